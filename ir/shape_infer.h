@@ -1,5 +1,8 @@
 #pragma once
 /// Shape inference in the IR, with symbolic arithmetic, for every op in ops.def.
+#include <optional>
+#include <vector>
+
 #include "ir/graph.h"
 #include "ir/status.h"
 
@@ -12,8 +15,15 @@ namespace bertc::ir {
 /// node and op.
 Status inferShapes(Graph& g);
 
-/// The type node `n` would give its results, from its operands' types; used
-/// by inferShapes and by the verifier. Throws UserError.
-std::vector<Type> inferNode(Graph& g, Node& n);
+/// What one node's shape rule gives each result.
+struct NodeTypes {
+  std::vector<Type> types;
+  std::vector<std::optional<std::vector<SymExpr>>> symbolic;
+};
+
+/// The shape rule of n's op applied to its operands' types and symbolic
+/// contents. Pure but for `syms`, where it may add derived symbols for dims
+/// the polynomial form cannot express. Throws UserError naming the node.
+NodeTypes inferNode(const Node& n, SymbolTable& syms);
 
 }  // namespace bertc::ir
