@@ -315,7 +315,7 @@ NodeTypes inferNode(const Node& n, SymbolTable& syms) {
       break;
     case OpKind::Shape: case OpKind::Reshape: case OpKind::Flatten: case OpKind::Transpose:
     case OpKind::Unsqueeze: case OpKind::Squeeze: case OpKind::Concat: case OpKind::Split: case OpKind::Slice:
-    case OpKind::Gather: case OpKind::Expand: case OpKind::Tile: case OpKind::ConstantOfShape: case OpKind::Range:
+    case OpKind::Gather: case OpKind::GatherND: case OpKind::Expand: case OpKind::Tile: case OpKind::ConstantOfShape: case OpKind::Range:
     case OpKind::Trilu:
       r = rules::inferMovement(c);
       break;

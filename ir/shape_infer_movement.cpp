@@ -299,6 +299,20 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return one(Type{x.dtype, out}, s);
     }
+    case OpKind::GatherND: {
+      const Type& x = c.type(0);
+      const Type& idx = c.type(1);
+      if (idx.dtype != DType::I64) c.fail("indices must be i64, got " + c.str(idx));
+      if (idx.rank() == 0) c.fail("indices must have rank >= 1");
+      auto b = static_cast<size_t>(n.getInt("batch_dims", 0));
+      auto tuple = idx.shape.back().constValue();
+      if (!tuple) c.fail("the last dim of indices must be known at compile time");
+      if (b >= idx.rank() || b + static_cast<size_t>(*tuple) > x.rank())
+        c.fail("indices " + c.str(idx) + " do not fit data " + c.str(x) + " with batch_dims " + std::to_string(b));
+      Shape out(idx.shape.begin(), idx.shape.end() - 1);
+      out.insert(out.end(), x.shape.begin() + static_cast<std::ptrdiff_t>(b + static_cast<size_t>(*tuple)), x.shape.end());
+      return one(Type{x.dtype, out});
+    }
     case OpKind::Expand: {
       const Type& x = c.type(0);
       Shape target = shapeOperand(c, 1, "shape");
