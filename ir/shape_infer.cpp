@@ -112,7 +112,23 @@ std::optional<std::vector<SymExpr>> symBinary(const Ctx& c, OpKind op) {
       case OpKind::GreaterOrEqual: {
         auto xc = x.constValue(), yc = y.constValue();
         if (op == OpKind::Equal && x == y) { out.emplace_back(1); break; }
-        if (!xc || !yc) return std::nullopt;
+        if (!xc || !yc) {
+          // A dim against a constant below its lower bound (the exporters'
+          // `Where(Equal(shape, -1), 1, shape)`): dims are >= their bounds.
+          auto lx = x.lowerBound(c.syms), ly = y.lowerBound(c.syms);
+          if (xc && ly && *xc < *ly && (op == OpKind::Equal || op == OpKind::Less || op == OpKind::LessOrEqual ||
+                                        op == OpKind::Greater || op == OpKind::GreaterOrEqual)) {
+            bool v = op == OpKind::Less || op == OpKind::LessOrEqual;  // const < dim
+            out.emplace_back(op == OpKind::Equal ? 0 : v ? 1 : 0);
+            break;
+          }
+          if (yc && lx && *yc < *lx) {
+            bool v = op == OpKind::Greater || op == OpKind::GreaterOrEqual;  // dim > const
+            out.emplace_back(op == OpKind::Equal ? 0 : v ? 1 : 0);
+            break;
+          }
+          return std::nullopt;
+        }
         bool v = op == OpKind::Equal ? *xc == *yc : op == OpKind::Less ? *xc < *yc
                  : op == OpKind::Greater ? *xc > *yc : op == OpKind::LessOrEqual ? *xc <= *yc : *xc >= *yc;
         out.emplace_back(v ? 1 : 0);

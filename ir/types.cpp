@@ -140,6 +140,17 @@ std::optional<int64_t> SymExpr::eval(const std::vector<int64_t>& env) const {
   return total;
 }
 
+std::optional<int64_t> SymExpr::lowerBound(const SymbolTable& syms) const {
+  int64_t total = 0;
+  for (const auto& [m, c] : terms_) {
+    if (c < 0 && !m.empty()) return std::nullopt;
+    int64_t v = c;
+    for (SymId s : m) v *= s < syms.size() ? std::max<int64_t>(syms[s].lo, 0) : 0;
+    total += v;
+  }
+  return total;
+}
+
 std::string SymExpr::str(const SymbolTable& syms) const {
   if (terms_.empty()) return "0";
   std::ostringstream os;

@@ -76,6 +76,10 @@ class SymExpr {
   /// Evaluates with symbol values `env` (indexed by SymId); nullopt if a symbol is unbound (< 0).
   std::optional<int64_t> eval(const std::vector<int64_t>& env) const;
 
+  /// The least value over the symbols' bounds, when every coefficient is
+  /// non-negative (so the minimum sits at the lower bounds); else nullopt.
+  std::optional<int64_t> lowerBound(const SymbolTable& syms) const;
+
   /// Readable form: `batch*seq*384 + 2`.
   std::string str(const SymbolTable& syms) const;
 

@@ -15,6 +15,7 @@ using ir::Value;
 
 /// A constant float matrix (2-D weight), or null.
 const Value* weightMatrix(const Value* v) {
+  while (v && v->producer && v->producer->op == OpKind::Identity) v = v->producer->operand(0);
   if (!v || !v->isConstant() || !ir::isFloat(v->type.dtype) || v->type.rank() != 2) return nullptr;
   return v;
 }
@@ -33,6 +34,83 @@ const Value* throughCasts(const Value* v) {
   return v;
 }
 
+/// The constant a computed index tensor comes from, through the slices,
+/// expands and casts exporters put around buffers like `position_ids`; null
+/// when the indices depend on a graph input.
+const Value* constantSource(const Value* v) {
+  while (v && !v->isConstant() && v->producer) {
+    OpKind op = v->producer->op;
+    if (op != OpKind::Slice && op != OpKind::Expand && op != OpKind::Cast && op != OpKind::Identity &&
+        op != OpKind::Reshape && op != OpKind::Unsqueeze && op != OpKind::Squeeze)
+      return nullptr;
+    v = v->producer->operand(0);
+  }
+  return v && v->isConstant() ? v : nullptr;
+}
+
+bool allZero(const ir::Tensor& t) {
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (t.getDouble(static_cast<size_t>(i)) != 0) return false;
+  return true;
+}
+
+/// FNV-1a over the bytes, to find weights stored twice with the same contents.
+uint64_t contentHash(const ir::Tensor& t) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < t.nbytes(); ++i) h = (h ^ static_cast<uint64_t>(t.data()[i])) * 1099511628211ull;
+  return h;
+}
+
+/// The MatMul that multiplies attention probabilities with V: the first
+/// rank-4 MatMul reached from the Softmax through casts, Where (the SDPA
+/// exports' NaN guard) and Identity.
+const Node* probsTimesV(const Graph& g, const Value* probs) {
+  std::vector<std::pair<const Value*, int>> work{{probs, 0}};
+  while (!work.empty()) {
+    auto [x, depth] = work.back();
+    work.pop_back();
+    for (const Node* u : g.users(x)) {
+      if (u->op == OpKind::MatMul && u->operand(0) == x && u->result()->type.rank() == 4) return u;
+      if ((u->op == OpKind::Cast || u->op == OpKind::Where || u->op == OpKind::Identity) && depth < 3)
+        work.push_back({u->result(), depth + 1});
+    }
+  }
+  return nullptr;
+}
+
+/// True if v, or v plus a bias, is an operand of an `op` node.
+bool feedsOp(const Graph& g, const Value* v, OpKind op) {
+  for (const Node* u : g.users(v)) {
+    if (u->op == op) return true;
+    if (u->op == OpKind::Add)
+      for (const Node* w : g.users(u->result()))
+        if (w->op == op) return true;
+  }
+  return false;
+}
+
+/// True if v (plus a bias) reaches an activation function within a few
+/// elementwise steps: GELU's erf and tanh forms, ReLU, or a fused Gelu.
+bool feedsActivation(const Graph& g, const Value* v) {
+  std::vector<std::pair<const Value*, int>> work{{v, 0}};
+  while (!work.empty()) {
+    auto [x, depth] = work.back();
+    work.pop_back();
+    for (const Node* u : g.users(x)) {
+      switch (u->op) {
+        case OpKind::Erf: case OpKind::Gelu: case OpKind::Relu: case OpKind::Tanh: case OpKind::Sigmoid:
+          return true;
+        case OpKind::Add: case OpKind::Mul: case OpKind::Div: case OpKind::Pow:
+          if (depth < 4) work.push_back({u->result(), depth + 1});
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  return false;
+}
+
 bool anyOp(const Graph& g, OpKind op) {
   return std::any_of(g.nodes().begin(), g.nodes().end(), [&](const auto& n) { return n->op == op; });
 }
@@ -44,14 +122,18 @@ Architecture detectArchitecture(const Graph& g) {
 
   // Embedding tables: constant matrices gathered along axis 0. Those indexed
   // straight by a graph input are word and token-type tables (the larger is
-  // the word table); the rest are position tables.
+  // the word table). A table indexed by an all-zero constant buffer is a
+  // token-type table whose input the exporter left out; the rest (indexed by
+  // a range, or by ids computed from the mask) are position tables.
   std::vector<const Value*> direct, computed;
   for (const auto& n : g.nodes()) {
     if (n->op != OpKind::Gather || n->getInt("axis", 0) != 0) continue;
     const Value* table = weightMatrix(n->operand(0));
     if (!table) continue;
     const Value* idx = throughCasts(n->operand(1));
-    (idx && idx->isInput ? direct : computed).push_back(table);
+    const Value* src = constantSource(n->operand(1));
+    if ((idx && idx->isInput) || (src && allZero(*src->constant))) direct.push_back(table);
+    else computed.push_back(table);
   }
   auto byRows = [](const Value* x, const Value* y) { return dim(x, 0) > dim(y, 0); };
   std::sort(direct.begin(), direct.end(), byRows);
@@ -62,41 +144,40 @@ Architecture detectArchitecture(const Graph& g) {
   if (direct.size() > 1) a.typeVocab = dim(direct[1], 0);
   if (!computed.empty()) a.maxPositions = dim(*std::max_element(computed.begin(), computed.end(), byRows), 0);
 
-  // Attention blocks: each has one Softmax over [batch, heads, seq, seq].
+  // Attention blocks: each has one Softmax over [batch, heads, seq, seq],
+  // whose probabilities multiply V as [batch, heads, seq, head_dim]; the
+  // hidden size is heads * head_dim.
   for (const auto& n : g.nodes()) {
     if (n->op != OpKind::Softmax || n->result()->type.rank() != 4) continue;
     ++a.layers;
     if (auto h = n->result()->type.shape[1].constValue()) a.heads = *h;
+    if (const Node* pv = probsTimesV(g, n->result()))
+      if (auto d = pv->result()->type.shape[3].constValue()) a.hidden = a.heads * *d;
   }
-
-  // Hidden size: the width of the layer norms (the last one is the encoder's).
-  for (const auto& n : g.nodes())
-    if (n->op == OpKind::LayerNorm && n->result()->type.rank() >= 1)
-      if (auto h = n->result()->type.shape.back().constValue()) a.hidden = *h;
+  // Otherwise: the width of the layer norms (the last one is the encoder's).
+  if (a.hidden == 0)
+    for (const auto& n : g.nodes())
+      if (n->op == OpKind::LayerNorm && n->result()->type.rank() >= 1)
+        if (auto h = n->result()->type.shape.back().constValue()) a.hidden = *h;
   if (a.hidden == 0) a.hidden = a.embeddingSize;
   if (a.embeddingSize == 0) a.embeddingSize = a.hidden;
 
   // Projection weights [in, out] (MatMul) or [out, in] (Gemm with transB).
-  // The FFN's inner width is the most common `out` of a weight whose `in` is
-  // the hidden size and whose `out` is neither hidden nor a multiple of it.
-  std::map<const Value*, int> uses;
+  // The FFN's inner width is the most common `out` of a hidden-wide weight
+  // whose product (after its bias) feeds an activation function.
+  std::map<std::pair<uint64_t, std::vector<int64_t>>, int> uses;  // by contents: exporters may store shared weights twice
   std::map<int64_t, int> inner;
   for (const auto& n : g.nodes()) {
     if (n->op != OpKind::MatMul && n->op != OpKind::Gemm) continue;
     const Value* w = weightMatrix(n->operand(1));
     if (!w) continue;
-    ++uses[w];
+    ++uses[{contentHash(*w->constant), w->constant->shape()}];
     bool t = n->op == OpKind::Gemm && n->getInt("transB", 0) != 0;
     int64_t in = dim(w, t ? 1 : 0), out = dim(w, t ? 0 : 1);
-    if (in == a.hidden && out != a.hidden && out % std::max<int64_t>(a.hidden, 1) != 0) ++inner[out];
-    // A square hidden x hidden projection consumed by Tanh after the last layer is the pooler.
-    if (in == a.hidden && out == a.hidden) {
-      for (const Node* u : g.users(n->result())) {
-        const Node* act = u;
-        if (u->op == OpKind::Add && !g.users(u->result()).empty()) act = g.users(u->result())[0];
-        if (act->op == OpKind::Tanh) a.hasPooler = true;
-      }
-    }
+    if (in != a.hidden) continue;
+    if (out != a.hidden && feedsActivation(g, n->result())) ++inner[out];
+    // A square projection whose product feeds a Tanh is the pooler.
+    if (out == a.hidden && feedsOp(g, n->result(), OpKind::Tanh)) a.hasPooler = true;
   }
   int best = 0;
   for (auto [width, count] : inner)

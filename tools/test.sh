@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds bertc and runs the whole test suite:
+#   1. the C++ unit and fixture tests (Catch2, through ctest),
+#   2. the Python end-to-end tests of the CLI against ONNX Runtime (pytest),
+#   3. a bounded run of the ONNX-loader fuzzer (libFuzzer, clang 19), FUZZ_SECONDS (default 60; 0 skips).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+
+tools/build.sh
+(cd "$BUILD_DIR" && ctest --output-on-failure)
+BERTC="$PWD/$BUILD_DIR/cmd/bertc" python3 -m pytest -q test/python
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  tools/fuzz.sh "$FUZZ_SECONDS"
+fi
