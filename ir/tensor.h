@@ -26,7 +26,7 @@ class Tensor {
   template <class T>
   static Tensor fromVector(DType dtype, std::vector<int64_t> shape, const std::vector<T>& values) {
     Tensor t = allocate(dtype, std::move(shape));
-    std::memcpy(t.mutableData(), values.data(), std::min(t.nbytes(), values.size() * sizeof(T)));
+    if (!values.empty()) std::memcpy(t.mutableData(), values.data(), std::min(t.nbytes(), values.size() * sizeof(T)));
     return t;
   }
   static Tensor scalar(DType dtype, double value);
