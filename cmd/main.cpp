@@ -2,14 +2,33 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
 #include <map>
+#include <string>
 
 #include "cmd/commands.h"
 
+namespace {
+
+/// Peak resident memory of this process image in bytes (VmHWM), or -1.
+long long peakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return -1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  auto start = std::chrono::steady_clock::now();
   CLI::App app{"bertc: ahead-of-time compiler for BERT-family transformer encoders (ONNX in, fused code out)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "bertc 0.1.0");
+  bool stats = false;
+  app.add_flag("--stats", stats, "print wall time and peak memory to stderr when done");
   std::map<CLI::App*, bertc::cli::Command> commands;
   auto add = [&](auto fn) {
     size_t before = app.get_subcommands({}).size();
@@ -23,7 +42,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  int rc = 2;
   for (auto& [sub, run] : commands)
-    if (sub->parsed()) return run();
-  return 2;
+    if (sub->parsed()) rc = run();
+  if (stats) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "bertc: stats: wall {:.3f} s, peak memory {:.1f} MiB\n", secs,
+               static_cast<double>(peakRssBytes()) / (1 << 20));
+  }
+  return rc;
 }

@@ -314,7 +314,20 @@ NodeTypes inferLinalg(const Ctx& c) {
 
 }  // namespace rules
 
+NodeTypes inferNodeUnchecked(const Node& n, SymbolTable& syms);
+
 NodeTypes inferNode(const Node& n, SymbolTable& syms) {
+  try {
+    return inferNodeUnchecked(n, syms);
+  } catch (const UserError& e) {
+    // Errors from shared helpers (SymExpr's overflow checks) do not know the node.
+    std::string msg = e.what();
+    if (msg.rfind("node '", 0) == 0) throw;
+    throw UserError(n.describe() + ": " + msg);
+  }
+}
+
+NodeTypes inferNodeUnchecked(const Node& n, SymbolTable& syms) {
   rules::Ctx c{n, syms};
   const OpInfo& info = opInfo(n.op);
   auto count = static_cast<int>(n.operands.size());

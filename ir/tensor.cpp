@@ -59,7 +59,14 @@ int64_t Tensor::getInt(size_t i) const {
     case DType::I8: return load<int8_t>(i);
     case DType::U8: return load<uint8_t>(i);
     case DType::Bool: return load<uint8_t>(i) != 0;
-    default: return static_cast<int64_t>(getDouble(i));
+    default: {
+      // Float to int: truncate, NaN gives 0, out of range saturates (never UB).
+      double d = getDouble(i);
+      if (std::isnan(d)) return 0;
+      if (d >= 9.2233720368547758e18) return INT64_MAX;
+      if (d <= -9.2233720368547758e18) return INT64_MIN;
+      return static_cast<int64_t>(d);
+    }
   }
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "ir/status.h"
+
 namespace bertc::ir {
 
 size_t dtypeSize(DType t) {
@@ -46,6 +48,23 @@ bool isInteger(DType t) { return t == DType::I64 || t == DType::I32 || t == DTyp
 
 // ---- SymExpr ----
 
+namespace {
+
+/// Checked int64 arithmetic: shapes in a hostile file can be huge.
+int64_t checkedAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) throw UserError("shape arithmetic overflows int64");
+  return r;
+}
+
+int64_t checkedMul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) throw UserError("shape arithmetic overflows int64");
+  return r;
+}
+
+}  // namespace
+
 SymExpr::SymExpr(int64_t c) {
   if (c != 0) terms_[{}] = c;
 }
@@ -73,7 +92,7 @@ std::optional<SymId> SymExpr::asSymbol() const {
 SymExpr operator+(const SymExpr& a, const SymExpr& b) {
   SymExpr r = a;
   for (const auto& [mono, c] : b.terms_) {
-    int64_t v = (r.terms_[mono] += c);
+    int64_t v = (r.terms_[mono] = checkedAdd(r.terms_[mono], c));
     if (v == 0) r.terms_.erase(mono);
   }
   return r;
@@ -81,7 +100,7 @@ SymExpr operator+(const SymExpr& a, const SymExpr& b) {
 
 SymExpr SymExpr::operator-() const {
   SymExpr r = *this;
-  for (auto& [mono, c] : r.terms_) c = -c;
+  for (auto& [mono, c] : r.terms_) c = checkedMul(c, -1);
   return r;
 }
 
@@ -94,7 +113,7 @@ SymExpr operator*(const SymExpr& a, const SymExpr& b) {
       std::vector<SymId> m = ma;
       m.insert(m.end(), mb.begin(), mb.end());
       std::sort(m.begin(), m.end());
-      int64_t v = (r.terms_[m] += ca * cb);
+      int64_t v = (r.terms_[m] = checkedAdd(r.terms_[m], checkedMul(ca, cb)));
       if (v == 0) r.terms_.erase(m);
     }
   }
@@ -133,9 +152,9 @@ std::optional<int64_t> SymExpr::eval(const std::vector<int64_t>& env) const {
     int64_t v = c;
     for (SymId s : m) {
       if (s >= env.size() || env[s] < 0) return std::nullopt;
-      v *= env[s];
+      if (__builtin_mul_overflow(v, env[s], &v)) return std::nullopt;
     }
-    total += v;
+    if (__builtin_add_overflow(total, v, &total)) return std::nullopt;
   }
   return total;
 }
@@ -145,8 +164,9 @@ std::optional<int64_t> SymExpr::lowerBound(const SymbolTable& syms) const {
   for (const auto& [m, c] : terms_) {
     if (c < 0 && !m.empty()) return std::nullopt;
     int64_t v = c;
-    for (SymId s : m) v *= s < syms.size() ? std::max<int64_t>(syms[s].lo, 0) : 0;
-    total += v;
+    for (SymId s : m)
+      if (__builtin_mul_overflow(v, s < syms.size() ? std::max<int64_t>(syms[s].lo, 0) : 0, &v)) return std::nullopt;
+    if (__builtin_add_overflow(total, v, &total)) return std::nullopt;
   }
   return total;
 }
