@@ -10,5 +10,6 @@ using Command = std::function<int()>;
 
 Command addInspect(CLI::App& app);
 Command addRun(CLI::App& app);
+Command addOptimize(CLI::App& app);
 
 }  // namespace bertc::cli

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   };
   add(bertc::cli::addInspect);
   add(bertc::cli::addRun);
+  add(bertc::cli::addOptimize);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

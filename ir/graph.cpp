@@ -99,6 +99,15 @@ Node* Graph::addNode(OpKind op, const std::string& name, std::vector<Value*> ope
   return nodes_.back().get();
 }
 
+Node* Graph::addNodeBefore(const Node* anchor, OpKind op, const std::string& name, std::vector<Value*> operands,
+                           const std::vector<std::string>& resultNames, std::map<std::string, Attr> attrs) {
+  Node* n = addNode(op, name, std::move(operands), resultNames, std::move(attrs));
+  auto at = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == anchor; });
+  BERTC_INTERNAL_ASSERT(at != nodes_.end(), "addNodeBefore: anchor is not in the graph");
+  std::rotate(at, nodes_.end() - 1, nodes_.end());
+  return n;
+}
+
 std::vector<Node*> Graph::users(const Value* v) const {
   std::vector<Node*> out;
   for (const auto& n : nodes_)

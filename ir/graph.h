@@ -80,6 +80,10 @@ class Graph {
   /// Appends a node (callers append in topological order) and makes its results.
   Node* addNode(OpKind op, const std::string& name, std::vector<Value*> operands,
                 const std::vector<std::string>& resultNames, std::map<std::string, Attr> attrs = {});
+  /// Like addNode, but places the node just before `anchor` in the node
+  /// order (so that a fused node sits where its last matched node was).
+  Node* addNodeBefore(const Node* anchor, OpKind op, const std::string& name, std::vector<Value*> operands,
+                      const std::vector<std::string>& resultNames, std::map<std::string, Attr> attrs = {});
   void addOutput(Value* v) { outputs_.push_back(v); }
 
   const std::vector<Value*>& inputs() const { return inputs_; }

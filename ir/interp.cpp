@@ -236,4 +236,17 @@ Result<std::vector<Tensor>> interpret(const Graph& g, const std::vector<Tensor>&
   return outputs;
 }
 
+Result<std::vector<Tensor>> evalNode(const Node& n, const std::vector<const Tensor*>& operands,
+                                     const InterpOptions& opts) {
+  try {
+    checkArity(n);
+    KernelCtx ctx{n, operands, opts};
+    return runKernel(ctx, n.results.size());
+  } catch (const UserError& e) {
+    return Status::error(n.describe() + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    return Status::error(n.describe() + ": out of memory");
+  }
+}
+
 }  // namespace bertc::ir

@@ -23,4 +23,10 @@ struct InterpOptions {
 Result<std::vector<Tensor>> interpret(const Graph& g, const std::vector<Tensor>& inputs,
                                       const InterpOptions& opts = {});
 
+/// Runs one node's reference kernel on the given operand tensors (null for an
+/// absent optional operand): what constant folding uses, so that folding and
+/// interpretation can never disagree.
+Result<std::vector<Tensor>> evalNode(const Node& n, const std::vector<const Tensor*>& operands,
+                                     const InterpOptions& opts = {});
+
 }  // namespace bertc::ir

@@ -342,6 +342,10 @@ NodeTypes inferNodeUnchecked(const Node& n, SymbolTable& syms) {
     case OpKind::ReduceMean: case OpKind::ReduceSum: case OpKind::ReduceMax: case OpKind::CumSum:
       r = rules::inferLinalg(c);
       break;
+    case OpKind::SkipLayerNorm: case OpKind::BiasGelu: case OpKind::FastGelu: case OpKind::Attention:
+    case OpKind::EmbedLayerNorm: case OpKind::Linear:
+      r = rules::inferFused(c);
+      break;
     case OpKind::Shape: case OpKind::Reshape: case OpKind::Flatten: case OpKind::Transpose:
     case OpKind::Unsqueeze: case OpKind::Squeeze: case OpKind::Concat: case OpKind::Split: case OpKind::Slice:
     case OpKind::Gather: case OpKind::GatherND: case OpKind::Expand: case OpKind::Tile: case OpKind::ConstantOfShape: case OpKind::Range:

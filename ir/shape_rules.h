@@ -41,5 +41,6 @@ NodeTypes one(Type t, std::optional<std::vector<SymExpr>> symbolic = std::nullop
 NodeTypes inferElementwise(const Ctx& c);
 NodeTypes inferLinalg(const Ctx& c);
 NodeTypes inferMovement(const Ctx& c);
+NodeTypes inferFused(const Ctx& c);
 
 }  // namespace bertc::ir::rules

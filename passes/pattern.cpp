@@ -1,0 +1,135 @@
+#include "passes/pattern.h"
+
+#include <algorithm>
+#include <set>
+
+#include "ir/shape_infer.h"
+
+namespace bertc::passes {
+
+using ir::Node;
+using ir::OpKind;
+using ir::Value;
+
+Node* defOf(const Value* v, OpKind op) { return v && v->producer && v->producer->op == op ? v->producer : nullptr; }
+Node* defOf(const Value* v) { return v ? v->producer : nullptr; }
+
+std::optional<double> constScalar(const Value* v) {
+  if (!v || !v->isConstant() || v->constant->numel() != 1) return std::nullopt;
+  return v->constant->getDouble(0);
+}
+
+bool isConstSplat(const Value* v, double x) {
+  if (!v || !v->isConstant() || v->constant->numel() == 0) return false;
+  for (int64_t i = 0; i < v->constant->numel(); ++i)
+    if (v->constant->getDouble(static_cast<size_t>(i)) != x) return false;
+  return true;
+}
+
+std::vector<Node*> usersOf(const ir::Graph& g, const Value* v) { return g.users(v); }
+
+bool isGraphOutput(const ir::Graph& g, const Value* v) {
+  return std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end();
+}
+
+bool hasOneUse(const ir::Graph& g, const Value* v) {
+  if (isGraphOutput(g, v)) return false;
+  size_t uses = 0;
+  for (const auto& n : g.nodes())
+    for (const Value* o : n->operands)
+      if (o == v) ++uses;
+  return uses == 1;
+}
+
+Value* otherOperand(const Node& n, const Value* known) {
+  if (n.operands.size() != 2) return nullptr;
+  if (n.operands[0] == known) return n.operands[1];
+  if (n.operands[1] == known) return n.operands[0];
+  return nullptr;
+}
+
+bool isConstVector(const Value* v, int64_t n) {
+  if (!v || !v->isConstant()) return false;
+  const auto& s = v->constant->shape();
+  int64_t numel = v->constant->numel();
+  // [n], or [1, ..., 1, n]
+  if (numel != n || s.empty() || s.back() != n) return false;
+  return std::all_of(s.begin(), s.end() - 1, [](int64_t d) { return d == 1; });
+}
+
+std::optional<int64_t> constDim(const Value* v, int64_t i) {
+  if (!v) return std::nullopt;
+  auto r = static_cast<int64_t>(v->type.rank());
+  if (i < 0) i += r;
+  if (i < 0 || i >= r) return std::nullopt;
+  return v->type.shape[static_cast<size_t>(i)].constValue();
+}
+
+Node* Rewriter::create(const Node* anchor, OpKind op, const std::string& name, std::vector<Value*> operands,
+                       std::map<std::string, ir::Attr> attrs, size_t numResults) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < numResults; ++i)
+    names.push_back(name + (numResults > 1 ? "_" + std::to_string(i) : "") + "_out");
+  Node* n = g_.addNodeBefore(anchor, op, name, std::move(operands), names, std::move(attrs));
+  try {
+    ir::NodeTypes t = ir::inferNode(*n, g_.symbols());
+    for (size_t i = 0; i < n->results.size(); ++i) {
+      n->results[i]->type = std::move(t.types[i]);
+      n->results[i]->symbolic = std::move(t.symbolic[i]);
+    }
+  } catch (const UserError& e) {
+    BERTC_INTERNAL_ASSERT(false, std::string("a fusion built a malformed node: ") + e.what());
+  }
+  return n;
+}
+
+Value* Rewriter::constant(const std::string& hint, ir::Tensor t) {
+  return g_.addConstant(hint + "_" + std::to_string(counter_++), std::move(t));
+}
+
+void Rewriter::replace(Value* from, Value* to) {
+  BERTC_INTERNAL_ASSERT(from->type.dtype == to->type.dtype && from->type.rank() == to->type.rank(),
+                        "replace: '" + from->name + "' and '" + to->name + "' have different types");
+  g_.replaceAllUsesWith(from, to);
+}
+
+size_t applyPatterns(ir::Graph& g, PassContext& ctx, std::string_view pass, const std::vector<Pattern>& patterns) {
+  size_t changes = 0;
+  std::set<std::pair<const Node*, const char*>> explained;
+  Rewriter rw(g);
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (const Pattern& p : patterns) {
+      std::vector<Node*> roots;
+      for (const auto& n : g.nodes())
+        if (n->op == p.root) roots.push_back(n.get());
+      for (Node* root : roots) {
+        MatchResult r = p.apply(*root, rw);
+        if (r.applied) {
+          ++changes;
+          progress = true;
+          g.removeDeadNodes();
+          break;  // node pointers may be stale now: rescan
+        }
+        if (ctx.explain && !r.why.empty() && explained.insert({root, p.name}).second)
+          ctx.note(pass, *root, std::string(p.name) + ": " + r.why);
+      }
+      if (progress) break;
+    }
+  }
+  // Misses noted for roots that a later rewrite consumed are stale: keep only
+  // the notes of nodes still in the graph.
+  if (ctx.explain) {
+    std::set<std::string> live;
+    for (const auto& n : g.nodes()) live.insert(n->describe());
+    std::erase_if(ctx.notes, [&](const std::string& note) {
+      if (note.rfind(std::string(pass) + ": ", 0) != 0) return false;
+      for (const auto& d : live)
+        if (note.find(d) != std::string::npos) return false;
+      return true;
+    });
+  }
+  return changes;
+}
+
+}  // namespace bertc::passes

@@ -1,0 +1,81 @@
+#pragma once
+/// The small pattern toolkit the fusions are written with (STYLE.md §4): a
+/// pattern first matches without touching the IR, reading the graph through
+/// these helpers, then rewrites through a Rewriter. A driver applies a set of
+/// patterns greedily until none fires, and records why each root did not
+/// match for --explain.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "passes/pass.h"
+
+namespace bertc::passes {
+
+// ---- reading the graph -----------------------------------------------------
+
+/// v's producer if it is an `op` node, else null (also null for null v).
+ir::Node* defOf(const ir::Value* v, ir::OpKind op);
+/// v's producer, whatever its op (null for inputs and constants).
+ir::Node* defOf(const ir::Value* v);
+/// The value of a constant holding exactly one element, as double.
+std::optional<double> constScalar(const ir::Value* v);
+/// True if v is a constant with every element equal to `x`.
+bool isConstSplat(const ir::Value* v, double x);
+/// The users of v (nodes taking it as an operand).
+std::vector<ir::Node*> usersOf(const ir::Graph& g, const ir::Value* v);
+/// True if v is used by exactly one node and is not a graph output, so a
+/// fusion may absorb the node that makes it.
+bool hasOneUse(const ir::Graph& g, const ir::Value* v);
+/// True if v is a graph output.
+bool isGraphOutput(const ir::Graph& g, const ir::Value* v);
+/// For a binary node, the operand that is not `known` (null if neither is).
+ir::Value* otherOperand(const ir::Node& n, const ir::Value* known);
+/// A constant 1-D vector of length n (or a scalar / [1] broadcast of it), the shape a bias or gamma has.
+bool isConstVector(const ir::Value* v, int64_t n);
+/// The constant dim i of v's type, or nullopt.
+std::optional<int64_t> constDim(const ir::Value* v, int64_t i);
+
+// ---- rewriting -------------------------------------------------------------
+
+class Rewriter {
+ public:
+  explicit Rewriter(ir::Graph& g) : g_(g) {}
+  /// A new node placed before `anchor`, its result types inferred. A node
+  /// its own shape rule rejects is a fusion bug (internal assert).
+  ir::Node* create(const ir::Node* anchor, ir::OpKind op, const std::string& name, std::vector<ir::Value*> operands,
+                   std::map<std::string, ir::Attr> attrs = {}, size_t numResults = 1);
+  /// A new constant (named uniquely from `hint`).
+  ir::Value* constant(const std::string& hint, ir::Tensor t);
+  /// Rewires every use of `from` to `to` (types must agree; internal assert).
+  void replace(ir::Value* from, ir::Value* to);
+  ir::Graph& graph() { return g_; }
+
+ private:
+  ir::Graph& g_;
+  int counter_ = 0;
+};
+
+// ---- the driver --------------------------------------------------------------
+
+/// What a pattern says about one root node.
+struct MatchResult {
+  bool applied = false;
+  std::string why;  ///< when not applied: the first thing that broke the pattern
+  static MatchResult ok() { return {true, ""}; }
+  static MatchResult miss(std::string why) { return {false, std::move(why)}; }
+};
+
+struct Pattern {
+  const char* name;      ///< for --explain
+  ir::OpKind root;       ///< the op the pattern is anchored at
+  std::function<MatchResult(ir::Node& root, Rewriter& rw)> apply;
+};
+
+/// Applies the patterns greedily, one rewrite at a time followed by dead-code
+/// removal, until none fires. Misses are noted once per root for --explain.
+size_t applyPatterns(ir::Graph& g, PassContext& ctx, std::string_view pass, const std::vector<Pattern>& patterns);
+
+}  // namespace bertc::passes

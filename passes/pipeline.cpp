@@ -1,0 +1,57 @@
+#include "passes/pipeline.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "ir/printer.h"
+#include "ir/verify.h"
+
+namespace bertc::passes {
+
+std::vector<std::string> defaultPipeline() {
+  return {
+      // Fold the exporters' shape arithmetic and constants first: every
+      // pattern is written against the canonical form.
+      "canonicalize",
+  };
+}
+
+Result<PipelineResult> runPipeline(ir::Graph& g, const PipelineOptions& opts) {
+  std::vector<std::string> names = opts.passes ? *opts.passes : defaultPipeline();
+  for (const auto& n : names)
+    if (!findPass(n)) {
+      std::string known;
+      for (const auto& p : registeredPasses()) known += (known.empty() ? "" : ", ") + std::string(p.name);
+      return Status::error("unknown pass '" + n + "' (known: " + known + ")");
+    }
+  auto print = opts.print ? opts.print : [](const std::string& s) { std::fputs(s.c_str(), stdout); };
+  auto wantsPrint = [&](const std::string& n) {
+    for (const auto& p : opts.printIrAfter)
+      if (p == "all" || p == n) return true;
+    return false;
+  };
+  PipelineResult result;
+  PassContext ctx;
+  ctx.explain = opts.explain;
+  for (const auto& name : names) {
+    const PassInfo* p = findPass(name);
+    auto start = std::chrono::steady_clock::now();
+    size_t changes = 0;
+    try {
+      changes = p->run(g, ctx);
+    } catch (const UserError& e) {
+      return Status::error("pass '" + name + "': " + e.what());
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.runs.push_back({name, changes, secs});
+    if (opts.verifyEach) {
+      Status st = ir::verify(g);
+      if (!st.ok()) return Status::error("the IR is invalid after pass '" + name + "': " + st.message());
+    }
+    if (wantsPrint(name)) print("// IR after " + name + "\n" + ir::printGraph(g));
+  }
+  result.explanations = std::move(ctx.notes);
+  return result;
+}
+
+}  // namespace bertc::passes

@@ -1,0 +1,39 @@
+#pragma once
+// Golden IR text tests (STYLE.md §13): build an input graph, run a pass,
+// compare ir::printGraph with test/golden/<name>.ir. BERTC_UPDATE_GOLDEN=1
+// rewrites the expected files (review the diff before committing).
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "ir/printer.h"
+
+namespace bertc::test {
+
+inline void checkGolden(const ir::Graph& g, const std::string& name) {
+  std::string path = std::string(BERTC_SOURCE_DIR) + "/test/golden/" + name + ".ir";
+  std::string got = ir::printGraph(g);
+  if (const char* u = std::getenv("BERTC_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    std::ofstream(path) << got;
+    WARN("updated " << path);
+    return;
+  }
+  std::ifstream f(path);
+  INFO("golden file " << path << " (run with BERTC_UPDATE_GOLDEN=1 to create or update it)");
+  REQUIRE(f.good());
+  std::stringstream want;
+  want << f.rdbuf();
+  CHECK(got == want.str());
+}
+
+/// Number of nodes of op `op` in g.
+inline int countOps(const ir::Graph& g, ir::OpKind op) {
+  int n = 0;
+  for (const auto& node : g.nodes()) n += node->op == op;
+  return n;
+}
+
+}  // namespace bertc::test
