@@ -1,6 +1,7 @@
 #include "passes/pattern.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "ir/shape_infer.h"
@@ -65,6 +66,14 @@ std::optional<int64_t> constDim(const Value* v, int64_t i) {
   return v->type.shape[static_cast<size_t>(i)].constValue();
 }
 
+std::string fusedName(const Node& first, const Node& last, std::string_view op) {
+  size_t n = 0;
+  while (n < first.name.size() && n < last.name.size() && first.name[n] == last.name[n]) ++n;
+  size_t slash = first.name.rfind('/', n == 0 ? 0 : n - 1);
+  if (n == 0 || slash == std::string::npos || slash == 0) return last.name + "_" + std::string(op);
+  return first.name.substr(0, slash + 1) + std::string(op);
+}
+
 Node* Rewriter::create(const Node* anchor, OpKind op, const std::string& name, std::vector<Value*> operands,
                        std::map<std::string, ir::Attr> attrs, size_t numResults) {
   std::vector<std::string> names;
@@ -90,7 +99,19 @@ Value* Rewriter::constant(const std::string& hint, ir::Tensor t) {
 void Rewriter::replace(Value* from, Value* to) {
   BERTC_INTERNAL_ASSERT(from->type.dtype == to->type.dtype && from->type.rank() == to->type.rank(),
                         "replace: '" + from->name + "' and '" + to->name + "' have different types");
+  // A node result that is not itself an output can take the output's name;
+  // an input, constant or other output cannot (it would lose its own).
+  if (isGraphOutput(g_, from) && to->producer && !isGraphOutput(g_, to)) std::swap(from->name, to->name);
   g_.replaceAllUsesWith(from, to);
+}
+
+Value* Rewriter::vector1d(Value* v) {
+  BERTC_INTERNAL_ASSERT(v && v->isConstant(), "vector1d: not a constant");
+  const ir::Tensor& t = *v->constant;
+  if (t.shape().size() == 1) return v;
+  ir::Tensor flat = ir::Tensor::allocate(t.dtype(), {t.numel()});
+  std::memcpy(flat.mutableData(), t.data(), t.nbytes());
+  return constant(v->name, std::move(flat));
 }
 
 size_t applyPatterns(ir::Graph& g, PassContext& ctx, std::string_view pass, const std::vector<Pattern>& patterns) {

@@ -37,6 +37,10 @@ ir::Value* otherOperand(const ir::Node& n, const ir::Value* known);
 bool isConstVector(const ir::Value* v, int64_t n);
 /// The constant dim i of v's type, or nullopt.
 std::optional<int64_t> constDim(const ir::Value* v, int64_t i);
+/// A name for a node fused from `first` .. `last`: their common scope (the
+/// exporters' "/model/encoder/layer.0/output/LayerNorm/") plus `op`, or
+/// `last`'s name plus "_" + op when they share none.
+std::string fusedName(const ir::Node& first, const ir::Node& last, std::string_view op);
 
 // ---- rewriting -------------------------------------------------------------
 
@@ -50,7 +54,12 @@ class Rewriter {
   /// A new constant (named uniquely from `hint`).
   ir::Value* constant(const std::string& hint, ir::Tensor t);
   /// Rewires every use of `from` to `to` (types must agree; internal assert).
+  /// A graph output keeps its name: `to` takes it over, so that fusing the
+  /// last node of a model does not rename the model's outputs.
   void replace(ir::Value* from, ir::Value* to);
+  /// A constant accepted by isConstVector as the plain 1-D [n] vector that
+  /// fused ops' shape rules want: `v` itself if it is 1-D, else a copy.
+  ir::Value* vector1d(ir::Value* v);
   ir::Graph& graph() { return g_; }
 
  private:
