@@ -13,6 +13,18 @@ std::vector<std::string> defaultPipeline() {
       // Fold the exporters' shape arithmetic and constants first: every
       // pattern is written against the canonical form.
       "canonicalize",
+      // Normalisations and activations first, as single ops: the attention
+      // and residual patterns are anchored at LayerNorm and would otherwise
+      // have to see through ReduceMean/Pow/Sqrt chains.
+      "fuse-layernorm",
+      "fuse-gelu",
+      // LayerNorm(Add(Add(MatMul, bias), residual)) needs the LayerNorm op.
+      "fuse-skip-layernorm",
+      // After the residual fusion, so that a bias Add is folded into one
+      // consumer only; Gelu and FastGelu exist by now.
+      "fuse-bias-gelu",
+      // The fusions leave dead constants and duplicate vectors behind.
+      "canonicalize",
   };
 }
 
