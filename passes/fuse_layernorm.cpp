@@ -9,9 +9,12 @@
 ///   Add(Mul(N, Gamma), Beta)  -> LayerNorm(X, Gamma, Beta) {axis=-1, epsilon=eps}
 ///   Mul(N, Gamma)             -> LayerNorm(X, Gamma)
 ///   N                         -> LayerNorm(X)
+///   Add(Mul(X, S), Sub(Beta, Mul(mean, S))), S = Mul(R, Gamma), R = 1/sqrt(var + eps)
+///                             -> LayerNorm(X, Gamma, Beta)     (Keras: scale folded into Gamma)
 ///
 /// Legal because this is LayerNorm's definition term by term (population
-/// variance, epsilon inside the root, scale then shift), and every matched
+/// variance, epsilon inside the root, scale then shift; the Keras form is
+/// (X - mean) * R * Gamma + Beta with the product distributed), and every matched
 /// intermediate is used only inside the chain, so nothing else sees it go.
 ///
 /// Exporter variants matched (every binary op in either operand order):
@@ -19,12 +22,13 @@
 ///     Add(eps), Sqrt, Div, Mul(gamma), Add(beta). The duplicated Sub of
 ///     older PyTorch is merged by canonicalize's CSE before this runs.
 ///   * TF / Keras: D * Reciprocal(Sqrt(var + eps)), variance as Mul(D, D).
+///   * tf2onnx / keras2onnx: the scale folded into Gamma, S = R * Gamma
+///     applied as X * S + (Beta - mean * S) (ORT's FusionLayerNormalizationTF).
 ///   * rsqrt written as Pow(var + eps, -0.5).
-///   * Gamma and/or Beta absent (the operand is omitted).
+///   * Gamma and/or Beta absent (the operand is omitted; the Keras form needs Beta).
 /// Opset-17 LayerNormalization and dynamo exports import as LayerNorm and
 /// need nothing. Not matched: Casts inside the chain (mixed-precision
-/// exports), the Keras form with the scale folded into gamma
-/// (X * s + (Beta - mean * s)), RMSNorm, normalisation over several axes.
+/// exports), RMSNorm, normalisation over several axes.
 #include <cmath>
 
 #include "passes/fusions.h"
@@ -68,6 +72,89 @@ bool isVarianceReduction(const Node& r) {
   return defOf(sq->operand(0), OpKind::Sub) != nullptr && isSquareOf(*sq, sq->operand(0));
 }
 
+/// The middle both forms share: ReduceMean(square) + eps, then its root.
+struct Deviation {
+  double eps = 0;
+  Node* sqrt = nullptr;  ///< Sqrt(var + eps) when its only use is a Reciprocal or the Div
+  Value* rstd = nullptr;  ///< 1 / sqrt(var + eps) (Reciprocal or Pow(-0.5)), if spelled so
+  std::string why;        ///< non-empty: the chain broke here
+};
+
+Deviation matchDeviation(const ir::Graph& g, const Node& square, size_t rank) {
+  Deviation dev;
+  Node* var = soleUser(g, square.result());
+  if (!var || var->op != OpKind::ReduceMean) return {.why = "the square of X - mean does not feed exactly one ReduceMean"};
+  if (auto why = lastAxisReduction(*var, rank); !why.empty()) return {.why = "the variance " + why};
+  Node* addEps = soleUser(g, var->result());
+  if (!addEps || addEps->op != OpKind::Add) return {.why = "the variance does not feed exactly one Add(eps)"};
+  auto eps = constScalar(otherOperand(*addEps, var->result()));
+  if (!eps || !std::isfinite(*eps) || *eps < 0) return {.why = "epsilon is not a finite non-negative scalar constant"};
+  dev.eps = *eps;
+  Node* root = soleUser(g, addEps->result());
+  if (root && root->op == OpKind::Sqrt) {
+    dev.sqrt = root;
+    if (Node* r = soleUser(g, root->result()); r && r->op == OpKind::Reciprocal) dev.rstd = r->result();
+  } else if (root && root->op == OpKind::Pow && root->operand(0) == addEps->result() &&
+             constScalar(root->operand(1)) == -0.5) {
+    dev.rstd = root->result();
+  } else {
+    return {.why = "var + eps does not feed exactly one Sqrt or Pow(-0.5)"};
+  }
+  return dev;
+}
+
+/// If v's single use is Mul(v, C) with C a constant [h] vector of `dtype`: that Mul.
+Node* mulByVector(const ir::Graph& g, const Value* v, int64_t h, ir::DType dtype) {
+  Node* m = soleUser(g, v);
+  if (!m || m->op != OpKind::Mul) return nullptr;
+  Value* c = otherOperand(*m, v);
+  return isConstVector(c, h) && c->type.dtype == dtype ? m : nullptr;
+}
+
+/// The normalised value of the plain form: Div(D, std) or Mul(D, rstd), or null.
+Node* plainNormalisation(const ir::Graph& g, const Value* d, const Deviation& dev) {
+  Node* norm = nullptr;
+  for (Node* u : g.users(d))
+    if (!isSquareOf(*u, d)) norm = u;
+  if (!norm) return nullptr;
+  if (dev.sqrt && !dev.rstd && norm->op == OpKind::Div && norm->operand(0) == d &&
+      norm->operand(1) == dev.sqrt->result() && hasOneUse(g, dev.sqrt->result()))
+    return norm;
+  if (dev.rstd && norm->op == OpKind::Mul && otherOperand(*norm, d) == dev.rstd && hasOneUse(g, dev.rstd)) return norm;
+  return nullptr;
+}
+
+/// The Keras form's result Add(Mul(X, s), Sub(Beta, Mul(mean, s))), given
+/// s = rstd or rstd * Gamma; null (and `why` set) if the graph differs.
+Node* kerasResult(const ir::Graph& g, const Value* x, const Node& mean, const Value* s, int64_t h, Value*& beta,
+                  std::string& why) {
+  std::vector<Node*> users = g.users(s);
+  Node *xs = nullptr, *ms = nullptr;
+  for (Node* u : users) {
+    if (u->op != OpKind::Mul) continue;
+    if (otherOperand(*u, s) == x) xs = u;
+    if (otherOperand(*u, s) == mean.result()) ms = u;
+  }
+  if (users.size() != 2 || !xs || !ms || isGraphOutput(g, s)) {
+    why = "the scale 1/sqrt(var + eps) is not used by exactly X * s and mean * s";
+    return nullptr;
+  }
+  Node* shift = soleUser(g, ms->result());
+  if (!shift || shift->op != OpKind::Sub || shift->operand(1) != ms->result() || !isConstVector(shift->operand(0), h) ||
+      shift->operand(0)->type.dtype != x->type.dtype) {
+    why = "mean * s does not feed exactly one Sub(Beta, mean * s) with Beta a constant [H] vector";
+    return nullptr;
+  }
+  Node* top = soleUser(g, xs->result());
+  if (!top || top->op != OpKind::Add || otherOperand(*top, xs->result()) != shift->result() ||
+      !hasOneUse(g, shift->result())) {
+    why = "X * s and Beta - mean * s are not added by one Add";
+    return nullptr;
+  }
+  beta = shift->operand(0);
+  return top;
+}
+
 /// Anchored at the mean, the first node of the chain; walks forward.
 MatchResult fuseDecomposedLayerNorm(Node& mean, Rewriter& rw) {
   const ir::Graph& g = rw.graph();
@@ -81,12 +168,12 @@ MatchResult fuseDecomposedLayerNorm(Node& mean, Rewriter& rw) {
   }
   size_t rank = x->type.rank();
   if (auto why = lastAxisReduction(mean, rank); !why.empty()) return MatchResult::miss("the mean " + why);
-  if (!hasOneUse(g, mean.result())) return MatchResult::miss("the mean has uses outside the LayerNorm");
   if (!ir::isFloat(x->type.dtype)) return MatchResult::miss("X is not a float tensor");
   auto hidden = constDim(x, -1);
   if (!hidden) return MatchResult::miss("the last dim of X is not a constant");
+  if (isGraphOutput(g, mean.result())) return MatchResult::miss("the mean is a graph output");
 
-  // D feeds the square (variance) and the normalisation, nothing else.
+  // D = X - mean feeds the square, and in the plain form the normalisation.
   Value* d = sub->result();
   if (isGraphOutput(g, d)) return MatchResult::miss("X - mean is a graph output");
   std::vector<Node*> dUsers = g.users(d);
@@ -94,50 +181,32 @@ MatchResult fuseDecomposedLayerNorm(Node& mean, Rewriter& rw) {
   for (Node* u : dUsers)
     if (isSquareOf(*u, d)) square = u;
   if (!square) return MatchResult::miss("no Pow(X - mean, 2) or Mul(X - mean, X - mean) squares X - mean");
-  if (dUsers.size() != 2)
-    return MatchResult::miss("X - mean has " + std::to_string(dUsers.size()) +
-                             " users, expected 2 (the square and the normalisation)");
-  Node* norm = dUsers[0] == square ? dUsers[1] : dUsers[0];
+  Deviation dev = matchDeviation(g, *square, rank);
+  if (!dev.why.empty()) return MatchResult::miss(dev.why);
 
-  Node* var = soleUser(g, square->result());
-  if (!var || var->op != OpKind::ReduceMean)
-    return MatchResult::miss("the square of X - mean does not feed exactly one ReduceMean");
-  if (auto why = lastAxisReduction(*var, rank); !why.empty()) return MatchResult::miss("the variance " + why);
-  Node* addEps = soleUser(g, var->result());
-  if (!addEps || addEps->op != OpKind::Add) return MatchResult::miss("the variance does not feed exactly one Add(eps)");
-  auto eps = constScalar(otherOperand(*addEps, var->result()));
-  if (!eps || !std::isfinite(*eps) || *eps < 0) return MatchResult::miss("epsilon is not a finite non-negative scalar constant");
-
-  // The reciprocal standard deviation, in one of three spellings.
-  Node* root = soleUser(g, addEps->result());
-  if (!root) return MatchResult::miss("var + eps has more than one use");
-  bool normOk = false;
-  if (root->op == OpKind::Sqrt) {
-    Node* next = soleUser(g, root->result());
-    if (next == norm && norm->op == OpKind::Div && norm->operand(0) == d && norm->operand(1) == root->result()) {
-      normOk = true;
-    } else if (next && next->op == OpKind::Reciprocal) {
-      normOk = soleUser(g, next->result()) == norm && norm->op == OpKind::Mul &&
-               otherOperand(*norm, d) == next->result();
-    }
-  } else if (root->op == OpKind::Pow) {
-    normOk = root->operand(0) == addEps->result() && constScalar(root->operand(1)) == -0.5 &&
-             soleUser(g, root->result()) == norm && norm->op == OpKind::Mul && otherOperand(*norm, d) == root->result();
-  }
-  if (!normOk)
-    return MatchResult::miss("X - mean is not divided by Sqrt(var + eps) nor multiplied by its reciprocal (" +
-                             norm->describe() + ")");
-
-  // Scale and shift: constant [H] vectors, each the single use of the value before.
-  Node* top = norm;
+  Node* top = nullptr;
   Value *gamma = nullptr, *beta = nullptr;
-  if (Node* m = soleUser(g, top->result()); m && m->op == OpKind::Mul) {
-    Value* c = otherOperand(*m, top->result());
-    if (isConstVector(c, *hidden) && c->type.dtype == x->type.dtype) gamma = c, top = m;
-  }
-  if (Node* a = soleUser(g, top->result()); a && a->op == OpKind::Add) {
-    Value* c = otherOperand(*a, top->result());
-    if (isConstVector(c, *hidden) && c->type.dtype == x->type.dtype) beta = c, top = a;
+  size_t meanUses = g.users(mean.result()).size();
+  if (dUsers.size() == 2 && meanUses == 1 && hasOneUse(g, mean.result())) {
+    // Plain form: (D / std or D * rstd), then * Gamma, then + Beta.
+    top = plainNormalisation(g, d, dev);
+    if (!top) return MatchResult::miss("X - mean is not divided by Sqrt(var + eps) nor multiplied by its reciprocal");
+    if (Node* m = mulByVector(g, top->result(), *hidden, x->type.dtype)) gamma = otherOperand(*m, top->result()), top = m;
+    if (Node* a = soleUser(g, top->result()); a && a->op == OpKind::Add) {
+      Value* c = otherOperand(*a, top->result());
+      if (isConstVector(c, *hidden) && c->type.dtype == x->type.dtype) beta = c, top = a;
+    }
+  } else if (dUsers.size() == 1 && meanUses == 2 && dev.rstd) {
+    // Keras form: s = rstd (* Gamma); X * s + (Beta - mean * s).
+    Value* s = dev.rstd;
+    if (Node* m = mulByVector(g, s, *hidden, x->type.dtype)) gamma = otherOperand(*m, s), s = m->result();
+    std::string why;
+    top = kerasResult(g, x, mean, s, *hidden, beta, why);
+    if (!top) return MatchResult::miss(why);
+  } else {
+    return MatchResult::miss("X - mean has " + std::to_string(dUsers.size()) + " users and the mean " +
+                             std::to_string(meanUses) +
+                             ", expected 2 and 1 (plain form) or 1 and 2 (Keras form): an intermediate is shared");
   }
   if (top->result()->type != x->type)
     return MatchResult::miss("a constant broadcasts the result to " + top->result()->type.str(g.symbols()) +
@@ -146,7 +215,7 @@ MatchResult fuseDecomposedLayerNorm(Node& mean, Rewriter& rw) {
   std::vector<Value*> operands{x, gamma ? rw.vector1d(gamma) : nullptr, beta ? rw.vector1d(beta) : nullptr};
   while (operands.back() == nullptr) operands.pop_back();
   Node* ln = rw.create(top, OpKind::LayerNorm, fusedName(mean, *top, "LayerNorm"), std::move(operands),
-                       {{"axis", int64_t{-1}}, {"epsilon", *eps}});
+                       {{"axis", int64_t{-1}}, {"epsilon", dev.eps}});
   rw.replace(top->result(), ln->result());
   return MatchResult::ok();
 }
