@@ -37,6 +37,19 @@ ir::Value* otherOperand(const ir::Node& n, const ir::Value* known);
 bool isConstVector(const ir::Value* v, int64_t n);
 /// The constant dim i of v's type, or nullopt.
 std::optional<int64_t> constDim(const ir::Value* v, int64_t i);
+/// A node of `absorbed` (the nodes a fusion replaces; the fused node takes
+/// over `replaced`, their final result) that would stay alive after the
+/// rewrite because something outside `absorbed` still uses one of its
+/// results, directly or through shape arithmetic (the last such node in graph
+/// order, nearest to that user). Null when the fusion leaves none behind,
+/// i.e. it computes nothing twice. One pass over the graph; unlike a
+/// one-use check it accepts the Shape users exporters hang on intermediates,
+/// which die with the nodes they size.
+const ir::Node* survivingNode(const ir::Graph& g, const std::vector<const ir::Node*>& absorbed,
+                              const ir::Value* replaced);
+/// For --explain notes: "node 'n' (Op)" for the node that makes v, or 'v' for
+/// an input or constant.
+std::string describeDef(const ir::Value* v);
 
 // ---- rewriting -------------------------------------------------------------
 
@@ -49,7 +62,8 @@ class Rewriter {
                    std::map<std::string, ir::Attr> attrs = {}, size_t numResults = 1);
   /// A new constant (named uniquely from `hint`).
   ir::Value* constant(const std::string& hint, ir::Tensor t);
-  /// Rewires every use of `from` to `to` (types must agree; internal assert).
+  /// Rewires every use of `from` to `to` (types must agree; internal
+  /// assert). A graph output keeps its name: `to` takes it.
   void replace(ir::Value* from, ir::Value* to);
   ir::Graph& graph() { return g_; }
 

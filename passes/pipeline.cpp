@@ -13,6 +13,18 @@ std::vector<std::string> defaultPipeline() {
       // Fold the exporters' shape arithmetic and constants first: every
       // pattern is written against the canonical form.
       "canonicalize",
+      // Before SkipLayerNorm: it absorbs the output projection's MatMul,
+      // leaving the projection's bias Add for SkipLayerNorm to fold.
+      "fuse-attention",
+      // After the layer norms exist as LayerNorm (opset-17 imports, or
+      // fuse-layernorm for decomposed ones); its anchor is that LayerNorm.
+      "fuse-embed-layernorm",
+      // Any time after canonicalize (which turns the pooler's Gemm into
+      // MatMul + Add); last, as nothing else touches the head.
+      "fuse-pooler",
+      // Drop what the fusions left dead (mask arithmetic, shape chains, the
+      // unmerged Q/K/V weights) and fold what became constant.
+      "canonicalize",
   };
 }
 
