@@ -74,6 +74,23 @@ std::string fusedName(const Node& first, const Node& last, std::string_view op) 
   return first.name.substr(0, slash + 1) + std::string(op);
 }
 
+const Node* survivingNode(const ir::Graph& g, const std::vector<const Node*>& absorbed, const Value* replaced) {
+  std::set<const Node*> inside(absorbed.begin(), absorbed.end());
+  std::set<const Value*> live(g.outputs().begin(), g.outputs().end());
+  live.erase(replaced);  // the fused node's result takes its place
+  for (size_t i = g.nodes().size(); i-- > 0;) {  // reverse topological order
+    const Node* n = g.nodes()[i].get();
+    bool used = std::any_of(n->results.begin(), n->results.end(), [&](const Value* r) { return live.count(r) != 0; });
+    if (!used) continue;
+    if (inside.count(n)) return n;  // the absorbed node nearest to its outside user
+    for (const Value* o : n->operands)
+      if (o && o != replaced) live.insert(o);
+  }
+  return nullptr;
+}
+
+std::string describeDef(const Value* v) { return v->producer ? v->producer->describe() : "'" + v->name + "'"; }
+
 Node* Rewriter::create(const Node* anchor, OpKind op, const std::string& name, std::vector<Value*> operands,
                        std::map<std::string, ir::Attr> attrs, size_t numResults) {
   std::vector<std::string> names;

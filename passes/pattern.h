@@ -41,6 +41,19 @@ std::optional<int64_t> constDim(const ir::Value* v, int64_t i);
 /// exporters' "/model/encoder/layer.0/output/LayerNorm/") plus `op`, or
 /// `last`'s name plus "_" + op when they share none.
 std::string fusedName(const ir::Node& first, const ir::Node& last, std::string_view op);
+/// A node of `absorbed` (the nodes a fusion replaces; the fused node takes
+/// over `replaced`, their final result) that would stay alive after the
+/// rewrite because something outside `absorbed` still uses one of its
+/// results, directly or through shape arithmetic (the last such node in graph
+/// order, nearest to that user). Null when the fusion leaves none behind,
+/// i.e. it computes nothing twice. One pass over the graph; unlike a
+/// one-use check it accepts the Shape users exporters hang on intermediates,
+/// which die with the nodes they size.
+const ir::Node* survivingNode(const ir::Graph& g, const std::vector<const ir::Node*>& absorbed,
+                              const ir::Value* replaced);
+/// For --explain notes: "node 'n' (Op)" for the node that makes v, or 'v' for
+/// an input or constant.
+std::string describeDef(const ir::Value* v);
 
 // ---- rewriting -------------------------------------------------------------
 

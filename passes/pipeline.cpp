@@ -18,12 +18,23 @@ std::vector<std::string> defaultPipeline() {
       // have to see through ReduceMean/Pow/Sqrt chains.
       "fuse-layernorm",
       "fuse-gelu",
+      // Before SkipLayerNorm: it absorbs the output projection's MatMul,
+      // leaving the projection's bias Add for SkipLayerNorm to fold.
+      "fuse-attention",
       // LayerNorm(Add(Add(MatMul, bias), residual)) needs the LayerNorm op.
       "fuse-skip-layernorm",
+      // After the layer norms exist as LayerNorm (opset-17 imports, or
+      // fuse-layernorm for decomposed ones); its anchor is that LayerNorm,
+      // which fuse-skip-layernorm leaves alone for the embeddings.
+      "fuse-embed-layernorm",
       // After the residual fusion, so that a bias Add is folded into one
       // consumer only; Gelu and FastGelu exist by now.
       "fuse-bias-gelu",
-      // The fusions leave dead constants and duplicate vectors behind.
+      // Any time after canonicalize (which turns the pooler's Gemm into
+      // MatMul + Add); last, as nothing else touches the head.
+      "fuse-pooler",
+      // Drop what the fusions left dead (mask arithmetic, shape chains, the
+      // unmerged Q/K/V weights) and fold what became constant.
       "canonicalize",
   };
 }

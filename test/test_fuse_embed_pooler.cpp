@@ -1,0 +1,91 @@
+// fuse-embed-layernorm and fuse-pooler on hand-built embeddings and pooler:
+// golden IR after the passes, the old ops gone, and the misses explained.
+#include <catch2/catch.hpp>
+
+#include "ir/verify.h"
+#include "passes/fusions.h"
+#include "test/fusion_graphs.h"
+#include "test/golden.h"
+
+using namespace bertc;
+using ir::OpKind;
+
+namespace {
+
+const ir::Node* findOp(const ir::Graph& g, OpKind op) {
+  for (const auto& n : g.nodes())
+    if (n->op == op) return n.get();
+  return nullptr;
+}
+
+void runBoth(ir::Graph& g, passes::PassContext& ctx) {
+  ctx.explain = true;
+  CHECK(passes::fuseEmbedLayerNorm(g, ctx) == 1);
+  CHECK(passes::fusePooler(g, ctx) == 1);
+  REQUIRE(ir::verify(g).ok());
+  CHECK(test::countOps(g, OpKind::EmbedLayerNorm) == 1);
+  CHECK(test::countOps(g, OpKind::LayerNorm) == 0);
+  CHECK(test::countOps(g, OpKind::Linear) == 1);
+  CHECK(test::countOps(g, OpKind::Tanh) == 0);
+  CHECK(test::countOps(g, OpKind::MatMul) == 0);
+  CHECK(test::countOps(g, OpKind::Gather) == 1);  // the pooler's first token stays
+  // The graph outputs keep their names.
+  CHECK(g.outputs()[0]->name == "embeddings_norm");
+  CHECK(g.outputs()[1]->name == "pooler_output");
+}
+
+}  // namespace
+
+TEST_CASE("fuse-embed-layernorm: BERT, positions sliced from an arange buffer are the default", "[fusion]") {
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, /*tokenTypes=*/true);
+  passes::PassContext ctx;
+  runBoth(*g, ctx);
+  const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
+  REQUIRE(e);
+  CHECK(e->operands.size() == 7);  // no PositionIds
+  CHECK(e->operand(1) == g->inputs()[1]);
+  CHECK(test::countOps(*g, OpKind::Slice) == 0);
+  test::checkGolden(*g, "fuse_embed_layernorm_bert");
+}
+
+TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fusion]") {
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/true, /*tokenTypes=*/true);
+  passes::PassContext ctx;
+  runBoth(*g, ctx);
+  const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
+  REQUIRE(e);
+  REQUIRE(e->operands.size() == 8);
+  CHECK(e->operand(7)->name == "position_ids");
+  CHECK(test::countOps(*g, OpKind::CumSum) == 1);
+  test::checkGolden(*g, "fuse_embed_layernorm_roberta");
+}
+
+TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, /*tokenTypes=*/false);
+  passes::PassContext ctx;
+  runBoth(*g, ctx);
+  const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
+  REQUIRE(e);
+  CHECK(e->operand(1) == nullptr);
+  CHECK(e->operand(4) == nullptr);
+  test::checkGolden(*g, "fuse_embed_layernorm_distilbert");
+}
+
+TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
+  auto g = test::buildEmbeddingsAndPooler(false, true);
+  // Make the embedding sum a graph output too, and the pooler read the last
+  // token instead of the first: neither may fuse.
+  for (const auto& n : g->nodes()) {
+    if (n->name == "embeddings") g->addOutput(n->result());
+    if (n->name == "first_token") n->operands[1] = g->addConstant("last_idx", ir::Tensor::fromVector(ir::DType::I64, {}, std::vector<int64_t>{-1}));
+  }
+  passes::PassContext ctx;
+  ctx.explain = true;
+  CHECK(passes::fuseEmbedLayerNorm(*g, ctx) == 0);
+  CHECK(passes::fusePooler(*g, ctx) == 0);
+  REQUIRE(ctx.notes.size() == 2);
+  CHECK(ctx.notes[0] == "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: node 'embeddings' (Add) "
+                        "is also used outside the embedding sum");
+  CHECK(ctx.notes[1] == "fuse-pooler: node 'pooler_output' (Tanh): pooler: node 'first_token' (Gather): "
+                        "the dense layer does not read the first token");
+}
