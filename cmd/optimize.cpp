@@ -6,13 +6,10 @@
 #include "cmd/commands.h"
 #include "cmd/json.h"
 #include "cmd/model_loading.h"
+#include "frontend/onnx_export.h"
 #include "ir/printer.h"
 #include "passes/pipeline.h"
 #include "passes/report.h"
-#if __has_include("frontend/onnx_export.h")
-#include "frontend/onnx_export.h"
-#define BERTC_HAVE_EXPORT 1
-#endif
 
 namespace bertc::cli {
 namespace {
@@ -72,14 +69,10 @@ int runOptimize(const OptimizeOptions& o) {
   if (!run.ok()) return reportError(o.model + ": " + run.message());
   auto after = passes::fusionReport(*g);
   if (!o.output.empty()) {
-#ifdef BERTC_HAVE_EXPORT
     frontend::ExportOptions eopts;
     eopts.externalData = o.externalData;
     Status st = frontend::exportOnnx(*g, o.output, eopts);
     if (!st.ok()) return reportError(st.message());
-#else
-    return reportError("this build has no ONNX writer yet");
-#endif
   }
   if (o.json) {
     JsonWriter j;
@@ -117,6 +110,7 @@ Command addOptimize(CLI::App& app) {
   sub->add_option("-o,--output", o->output, "where to write the optimized ONNX model");
   sub->add_option("--passes", o->passes,
                   "comma-separated passes to run instead of the default pipeline (empty: none, just re-export)")
+      ->expected(0, 1)
       ->each([o](const std::string&) { o->passesGiven = true; });
   sub->add_option("--print-ir-after", o->printIrAfter, "print the IR after pass NAME (repeatable, or 'all')")->delimiter(',');
   sub->add_flag("--verify-each", o->verifyEach, "verify the IR after every pass");

@@ -49,6 +49,9 @@ struct ImportContext {
   /// Softmax nodes from before opset 13 (coerce-to-2-D semantics) and their
   /// axis; checked once ranks are known (see checkLegacySoftmax).
   std::vector<std::pair<ir::Node*, int64_t>> legacySoftmax;
+  /// com.microsoft Attention nodes (by name) and their mask_index operands,
+  /// whose rank is checked once it is known (see checkAttentionMasks).
+  std::vector<std::pair<std::string, const ir::Value*>> attentionMasks;
   /// Every ONNX value name and every name the importer made up (for the
   /// constant operands it creates), so that made-up names stay unique.
   std::unordered_set<std::string> takenNames;
@@ -75,7 +78,8 @@ ir::Tensor importTensor(ImportContext& ctx, const onnx::TensorProto& t, const st
 /// Converts one attribute; `prefix` starts every error message.
 ir::Attr importAttr(ImportContext& ctx, const onnx::AttributeProto& a, const std::string& prefix);
 
-/// True if op_type in `domain` has an entry in the op table (import_ops.cpp).
+/// True if op_type in `domain` has an entry in the op tables (import_ops.cpp
+/// for the default domain, import_contrib.cpp for com.microsoft).
 bool isSupportedOp(const std::string& domain, const std::string& opType);
 
 /// Imports one node (not a Constant) whose inputs are all defined; registers
@@ -89,6 +93,12 @@ void importConstantNode(ImportContext& ctx, const onnx::NodeProto& node, const s
 /// the IR's Softmax only when axis is the last axis. Needs ranks: run after
 /// shape inference (or with declared ranks when it is off).
 void checkLegacySoftmax(ImportContext& ctx);
+
+/// ORT's Attention takes mask_index in several forms, told apart by rank;
+/// bertc imports only the raw 2-D [batch, seq] one. Needs ranks: run after
+/// shape inference, also when it failed (its error would be less clear),
+/// or with declared ranks when it is off (import_contrib.cpp).
+void checkAttentionMasks(ImportContext& ctx);
 
 /// Builds the IR graph from ctx.model into ctx.graph (import_graph.cpp).
 void importGraph(ImportContext& ctx);

@@ -168,7 +168,10 @@ Result<std::unique_ptr<ir::Graph>> importModelProto(std::shared_ptr<const onnx::
     const std::string prefix = printable(displayName) + ": ";
     if (opts.inferShapes) {
       Status s = ir::inferShapes(*graph);
+      detail::checkAttentionMasks(ctx);  // a clearer message than the shape rule's
       if (!s.ok()) return Status::error(oneLine(prefix + s.message()));
+    } else {
+      detail::checkAttentionMasks(ctx);
     }
     detail::checkLegacySoftmax(ctx);
     if (opts.inferShapes) {

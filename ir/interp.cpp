@@ -1,7 +1,8 @@
 /// The reference interpreter's driver: checks the inputs against the graph's
 /// declared types, runs the nodes in order, hands each to its kernel, and
 /// frees every intermediate after its last use. The kernels live in
-/// interp_elementwise.cpp, interp_linalg.cpp and interp_shape.cpp.
+/// interp_elementwise.cpp, interp_linalg.cpp, interp_shape.cpp and
+/// interp_fused.cpp.
 #include "ir/interp.h"
 
 #include <map>
@@ -146,6 +147,13 @@ std::vector<Tensor> runKernel(const KernelCtx& ctx, size_t numResults) {
     case OpKind::ConstantOfShape: return {evalConstantOfShape(ctx)};
     case OpKind::Range: return {evalRange(ctx)};
     case OpKind::Trilu: return {evalTrilu(ctx)};
+
+    case OpKind::SkipLayerNorm: return {evalSkipLayerNorm(ctx)};
+    case OpKind::BiasGelu:
+    case OpKind::FastGelu: return {evalBiasGelu(ctx)};
+    case OpKind::Attention: return {evalAttention(ctx)};
+    case OpKind::EmbedLayerNorm: return {evalEmbedLayerNorm(ctx)};
+    case OpKind::Linear: return {evalLinear(ctx)};
   }
   interp::fail("op has no reference semantics");
 }

@@ -232,8 +232,6 @@ Tensor evalWhere(const KernelCtx& ctx) {
   return r;
 }
 
-namespace {
-
 double gelu(double x, bool tanhApprox) {
   if (tanhApprox) {
     const double k = std::sqrt(2.0 / M_PI);
@@ -241,6 +239,8 @@ double gelu(double x, bool tanhApprox) {
   }
   return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
 }
+
+namespace {
 
 double sign(double x) {
   if (std::isnan(x)) return x;

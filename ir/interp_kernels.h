@@ -127,6 +127,19 @@ int64_t scalarInt(const Tensor& t, const char* what);
 /// A 1-D integer operand (a shape, starts, repeats, ...).
 std::vector<int64_t> intVector(const Tensor& t, const char* what);
 
+/// Calls fn.template operator()<Acc>() with the accumulator type for float
+/// data of t's dtype: double when InterpOptions::accumulateInDouble or t is
+/// f64, float otherwise.
+template <class Fn>
+auto withAcc(const KernelCtx& ctx, const Tensor& t, Fn&& fn) {
+  if (ctx.opts.accumulateInDouble || t.dtype() == DType::F64) return fn.template operator()<double>();
+  return fn.template operator()<float>();
+}
+
+/// x * Phi(x): exact (erf) or, with tanhApprox, the tanh approximation
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+double gelu(double x, bool tanhApprox);
+
 // ---- kernels (interp_elementwise.cpp) -----------------------------------
 
 Tensor evalBinary(const KernelCtx& ctx);  ///< Add..Mod, comparisons, And, Or
@@ -164,5 +177,13 @@ Tensor evalTile(const KernelCtx& ctx);
 Tensor evalConstantOfShape(const KernelCtx& ctx);
 Tensor evalRange(const KernelCtx& ctx);
 Tensor evalTrilu(const KernelCtx& ctx);
+
+// ---- kernels (interp_fused.cpp) -----------------------------------------
+
+Tensor evalSkipLayerNorm(const KernelCtx& ctx);
+Tensor evalBiasGelu(const KernelCtx& ctx);  ///< BiasGelu and FastGelu
+Tensor evalAttention(const KernelCtx& ctx);
+Tensor evalEmbedLayerNorm(const KernelCtx& ctx);
+Tensor evalLinear(const KernelCtx& ctx);
 
 }  // namespace bertc::ir::interp

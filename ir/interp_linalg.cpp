@@ -13,13 +13,6 @@
 namespace bertc::ir::interp {
 namespace {
 
-/// Calls fn.template operator()<Acc>() with the accumulator type for t.
-template <class Fn>
-auto withAcc(const KernelCtx& ctx, const Tensor& t, Fn&& fn) {
-  if (ctx.opts.accumulateInDouble || t.dtype() == DType::F64) return fn.template operator()<double>();
-  return fn.template operator()<float>();
-}
-
 int64_t wrapMulAdd(int64_t acc, int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(acc) + static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
 }

@@ -88,6 +88,8 @@ NodeTypes inferFused(const Ctx& c) {
     }
     case OpKind::EmbedLayerNorm: {
       // Operands: 0 InputIds, 1 SegmentIds?, 2 Word, 3 Pos, 4 Seg?, 5 Gamma, 6 Beta, 7 PositionIds?
+      for (size_t i : {2, 3, 5, 6})
+        if (!c.has(i)) c.fail("operand " + std::to_string(i) + " (Word, Pos, Gamma, Beta) is required");
       const Type& ids = c.type(0);
       expectIndices(c, 0, "InputIds");
       if (ids.rank() != 2) c.fail("InputIds must be [batch, seq], got " + c.str(ids));
@@ -101,6 +103,7 @@ NodeTypes inferFused(const Ctx& c) {
         if (c.type(1).shape != ids.shape) c.fail("SegmentIds must match InputIds");
         if (!c.has(4)) c.fail("SegmentIds needs Seg");
       }
+      if (c.has(4) && !c.has(1)) c.fail("Seg needs SegmentIds");
       if (c.has(4)) {
         const Type& seg = c.type(4);
         if (seg.dtype != word.dtype || seg.rank() != 2 || seg.shape[1] != h) c.fail("Seg must be [types, " + c.str(h) + "]");

@@ -148,6 +148,12 @@ Architecture detectArchitecture(const Graph& g) {
   // whose probabilities multiply V as [batch, heads, seq, head_dim]; the
   // hidden size is heads * head_dim.
   for (const auto& n : g.nodes()) {
+    if (n->op == OpKind::Attention) {  // already fused: heads and width are attributes and weights
+      ++a.layers;
+      a.heads = n->getInt("num_heads", 0);
+      if (auto qkv = n->operand(1)->type.shape[1].constValue()) a.hidden = *qkv / 3;
+      continue;
+    }
     if (n->op != OpKind::Softmax || n->result()->type.rank() != 4) continue;
     ++a.layers;
     if (auto h = n->result()->type.shape[1].constValue()) a.heads = *h;
@@ -230,6 +236,25 @@ ParamStats paramStats(const Graph& g) {
 std::optional<double> matmulFlops(const Graph& g, const std::vector<int64_t>& env) {
   double total = 0;
   for (const auto& n : g.nodes()) {
+    if (n->op == OpKind::Linear) {  // X [.., K] W [K, N]
+      auto k = n->operand(1)->type.shape[0].eval(env);
+      auto m = n->result()->type.numel().eval(env);
+      if (!k || !m) return std::nullopt;
+      total += 2.0 * static_cast<double>(*m) * static_cast<double>(*k);
+      continue;
+    }
+    if (n->op == OpKind::Attention) {  // QKV projection, Q K^T, probs V, output projection
+      const ir::Type& x = n->operand(0)->type;
+      auto b = x.shape[0].eval(env), s = x.shape[1].eval(env), hin = x.shape[2].eval(env);
+      auto qkv = n->operand(1)->type.shape[1].constValue();
+      if (!b || !s || !hin || !qkv) return std::nullopt;
+      double tokens = static_cast<double>(*b) * static_cast<double>(*s), h = static_cast<double>(*qkv) / 3;
+      total += 2.0 * tokens * static_cast<double>(*hin) * static_cast<double>(*qkv);
+      total += 2.0 * 2.0 * tokens * static_cast<double>(*s) * h;
+      if (const ir::Value* wo = n->operand(4))
+        if (auto hout = wo->type.shape[1].constValue()) total += 2.0 * tokens * h * static_cast<double>(*hout);
+      continue;
+    }
     if (n->op != OpKind::MatMul && n->op != OpKind::Gemm) continue;
     const ir::Type& a = n->operand(0)->type;
     const ir::Type& out = n->result()->type;
