@@ -5,8 +5,10 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/interp.h"
 #include "ir/shape_infer.h"
 #include "passes/architecture.h"
+#include "test/model_fixtures.h"
 
 namespace bertc::test {
 namespace {
@@ -221,6 +223,19 @@ std::vector<ir::Tensor> randomInputs(const ir::Graph& g, uint64_t seed, int64_t 
     out.push_back(std::move(t));
   }
   return out;
+}
+
+double fusedVsUnfusedError(const ir::Graph& before, const ir::Graph& after, uint64_t seed) {
+  auto inputs = randomInputs(before, seed);
+  auto want = ir::interpret(before, inputs);
+  auto got = ir::interpret(after, inputs);
+  INFO((want.ok() ? "" : want.message()) << (got.ok() ? "" : got.message()));
+  REQUIRE(want.ok());
+  REQUIRE(got.ok());
+  REQUIRE(got->size() == want->size());
+  double worst = 0;
+  for (size_t i = 0; i < got->size(); ++i) worst = std::max(worst, normalizedMaxError((*got)[i], (*want)[i]));
+  return worst;
 }
 
 }  // namespace bertc::test

@@ -42,4 +42,9 @@ std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, bool 
 /// seq - r tokens, odd rows padded on the right and even rows on the left.
 std::vector<ir::Tensor> randomInputs(const ir::Graph& g, uint64_t seed, int64_t batch = 3, int64_t seq = 6);
 
+/// The largest normalised max error (model_fixtures.h) of `after`'s outputs
+/// against `before`'s, both run on the reference interpreter with
+/// randomInputs(before, seed).
+double fusedVsUnfusedError(const ir::Graph& before, const ir::Graph& after, uint64_t seed = 1);
+
 }  // namespace bertc::test

@@ -1,5 +1,6 @@
 // fuse-embed-layernorm and fuse-pooler on hand-built embeddings and pooler:
-// golden IR after the passes, the old ops gone, and the misses explained.
+// golden IR after the passes, the old ops gone, the same outputs on the
+// reference interpreter, and the misses explained.
 #include <catch2/catch.hpp>
 
 #include "ir/verify.h"
@@ -46,6 +47,7 @@ TEST_CASE("fuse-embed-layernorm: BERT, positions sliced from an arange buffer ar
   CHECK(e->operand(1) == g->inputs()[1]);
   CHECK(test::countOps(*g, OpKind::Slice) == 0);
   test::checkGolden(*g, "fuse_embed_layernorm_bert");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, true), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fusion]") {
@@ -58,6 +60,7 @@ TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fu
   CHECK(e->operand(7)->name == "position_ids");
   CHECK(test::countOps(*g, OpKind::CumSum) == 1);
   test::checkGolden(*g, "fuse_embed_layernorm_roberta");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(true, true), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
@@ -69,6 +72,7 @@ TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
   CHECK(e->operand(1) == nullptr);
   CHECK(e->operand(4) == nullptr);
   test::checkGolden(*g, "fuse_embed_layernorm_distilbert");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, false), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
