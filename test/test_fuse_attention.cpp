@@ -125,6 +125,23 @@ TEST_CASE("fuse-attention: a fill that is not large and negative does not fuse",
   CHECK(anyNoteContains(ctx, "to padded keys, not <= -1e4"));
 }
 
+TEST_CASE("fuse-attention: a bias added with the mask does not fuse", "[fusion]") {
+  auto g = test::buildAttention(MaskForm::HeadBias);
+  passes::PassContext ctx;
+  CHECK(runFuse(*g, ctx) == 0);
+  CHECK(anyNoteContains(ctx, "an index into constant 'bias_table' depends on the position"));
+}
+
+TEST_CASE("fuse-attention: a weight that is not a constant does not fuse", "[fusion]") {
+  auto g = test::buildAttention(MaskForm::HfEager);
+  ir::Value* w = g->addInput("wq_runtime", g->constants()[0]->type);
+  for (const auto& n : g->nodes())
+    if (n->name == "q_matmul") n->operands[1] = w;
+  passes::PassContext ctx;
+  CHECK(runFuse(*g, ctx) == 0);
+  CHECK(anyNoteContains(ctx, "Q path: node 'q_matmul' (MatMul): the weight is not a constant matrix"));
+}
+
 TEST_CASE("fuse-attention: an intermediate used outside the block does not fuse", "[fusion]") {
   auto g = test::buildAttention(MaskForm::HfEager);
   // Expose the K projection as a graph output: fusing would compute it twice.

@@ -81,15 +81,17 @@ TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
   // token instead of the first: neither may fuse.
   for (const auto& n : g->nodes()) {
     if (n->name == "embeddings") g->addOutput(n->result());
-    if (n->name == "first_token") n->operands[1] = g->addConstant("last_idx", ir::Tensor::fromVector(ir::DType::I64, {}, std::vector<int64_t>{-1}));
+    if (n->name == "first_token")
+      n->operands[1] = g->addConstant("last_idx", ir::Tensor::fromVector(ir::DType::I64, {}, std::vector<int64_t>{-1}));
   }
   passes::PassContext ctx;
   ctx.explain = true;
   CHECK(passes::fuseEmbedLayerNorm(*g, ctx) == 0);
   CHECK(passes::fusePooler(*g, ctx) == 0);
   REQUIRE(ctx.notes.size() == 2);
-  CHECK(ctx.notes[0] == "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: node 'embeddings' (Add) "
-                        "is also used outside the embedding sum");
+  CHECK(ctx.notes[0] ==
+        "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: node 'embeddings' (Add) "
+        "is also used outside the embedding sum");
   CHECK(ctx.notes[1] == "fuse-pooler: node 'pooler_output' (Tanh): pooler: node 'first_token' (Gather): "
                         "the dense layer does not read the first token");
 }
