@@ -276,7 +276,7 @@ std::variant<MaskUse, std::string> matchMask(const ir::Graph& g, Value* logits, 
   bool keeps[2];
   for (int m = 0; m < 2; ++m) keeps[m] = (cond.at[m] != 0) == (s == 1);
   if (keeps[0] && keeps[1]) return use;  // selects the scores everywhere
-  if (!keeps[1] || keeps[0]) return n->describe() + ": the selection masks attended keys";
+  if (!keeps[1]) return n->describe() + ": the selection masks attended keys";
   if (!(fill.at[0] <= kMaxFill)) return n->describe() + ": padded keys get " + fmt(fill.at[0]) + ", not <= -1e4";
   if (fill.mask && fill.mask != cond.mask) return n->describe() + ": the condition and fill read different masks";
   use.mask = cond.mask;
