@@ -174,7 +174,8 @@ class Evaluator {
     split(a.c, q.c, r.c);
     for (size_t i = 0; i < kVars; ++i) split(a.coef[i], q.coef[i], r.coef[i]);
     Affine dMinus1{d - SymExpr(1), {}};
-    if (!provablyNonNegative(r) || !provablyNonNegative(dMinus1 - r)) miss(n, "index arithmetic that is not a plain reshape");
+    if (!provablyNonNegative(r) || !provablyNonNegative(dMinus1 - r))
+      miss(n, "index arithmetic that is not a plain reshape");
     return {q, r};
   }
 
@@ -365,8 +366,9 @@ class Evaluator {
       case OpKind::Reshape: case OpKind::Flatten:
         return at(n.operand(0), reshape(n, out, idx, n.operand(0)->type.shape));
       case OpKind::Unsqueeze: {
+        auto r = static_cast<int64_t>(out.size());
         std::vector<bool> inserted(out.size(), false);
-        for (int64_t a : n.getInts("axes")) inserted[static_cast<size_t>(a < 0 ? a + static_cast<int64_t>(out.size()) : a)] = true;
+        for (int64_t a : n.getInts("axes")) inserted[static_cast<size_t>(a < 0 ? a + r : a)] = true;
         std::vector<Affine> in;
         for (size_t i = 0; i < out.size(); ++i)
           if (!inserted[i]) in.push_back(idx[i]);
@@ -465,7 +467,8 @@ class Evaluator {
 
 }  // namespace
 
-std::variant<MaskElement, std::string> evaluateMaskElement(const ir::Graph& g, const Value* v, const ir::Shape& scores) {
+std::variant<MaskElement, std::string> evaluateMaskElement(const ir::Graph& g, const Value* v,
+                                                          const ir::Shape& scores) {
   if (scores.size() != kVars) return std::string("the scores are not [batch, heads, queries, keys]");
   if (v->type.rank() > kVars) return std::string("the mask has a higher rank than the scores");
   MaskElement out;

@@ -255,17 +255,20 @@ std::variant<MaskUse, std::string> matchMask(const ir::Graph& g, Value* logits, 
   auto fmt = [](double x) { return std::to_string(x); };
   if (isAdd) {
     auto e = evaluateMaskElement(g, n->operand(1 - s), scoresShape);
-    if (auto* why = std::get_if<std::string>(&e)) return n->describe() + ": the added term is not a key-padding mask: " + *why;
+    if (auto* why = std::get_if<std::string>(&e))
+      return n->describe() + ": the added term is not a key-padding mask: " + *why;
     auto& m = std::get<MaskElement>(e);
     if (m.at[0] == 0 && m.at[1] == 0) return use;  // adds nothing
     if (m.at[1] != 0) return n->describe() + ": the mask adds " + fmt(m.at[1]) + " to attended keys";
-    if (!(m.at[0] <= kMaxFill)) return n->describe() + ": the mask adds " + fmt(m.at[0]) + " to padded keys, not <= -1e4";
+    if (!(m.at[0] <= kMaxFill))
+      return n->describe() + ": the mask adds " + fmt(m.at[0]) + " to padded keys, not <= -1e4";
     use.mask = m.mask;
     return use;
   }
   // Where(c, scores, fill) or Where(c, fill, scores).
   auto c = evaluateMaskElement(g, n->operand(0), scoresShape);
-  if (auto* why = std::get_if<std::string>(&c)) return n->describe() + ": the condition is not a key-padding mask: " + *why;
+  if (auto* why = std::get_if<std::string>(&c))
+    return n->describe() + ": the condition is not a key-padding mask: " + *why;
   auto f = evaluateMaskElement(g, n->operand(s == 1 ? 2 : 1), scoresShape);
   if (auto* why = std::get_if<std::string>(&f)) return n->describe() + ": the fill is not a constant: " + *why;
   auto& cond = std::get<MaskElement>(c);
@@ -273,7 +276,7 @@ std::variant<MaskUse, std::string> matchMask(const ir::Graph& g, Value* logits, 
   bool keeps[2];
   for (int m = 0; m < 2; ++m) keeps[m] = (cond.at[m] != 0) == (s == 1);
   if (keeps[0] && keeps[1]) return use;  // selects the scores everywhere
-  if (!keeps[1] || keeps[0]) return n->describe() + ": the selection masks attended keys";
+  if (!keeps[1]) return n->describe() + ": the selection masks attended keys";
   if (!(fill.at[0] <= kMaxFill)) return n->describe() + ": padded keys get " + fmt(fill.at[0]) + ", not <= -1e4";
   if (fill.mask && fill.mask != cond.mask) return n->describe() + ": the condition and fill read different masks";
   use.mask = cond.mask;
@@ -347,7 +350,8 @@ std::variant<AttentionMatch, std::string> matchAttention(const ir::Graph& g, Nod
   if (proj[1].x != am.x || proj[2].x != am.x) return std::string("Q, K and V are projections of different inputs");
   const ir::Shape& xs = am.x->type.shape;
   auto hidden = constDim(proj[0].w, 1);
-  if (!hidden || *hidden % am.heads != 0) return "the projection width is not a multiple of the " + std::to_string(am.heads) + " heads";
+  if (!hidden || *hidden % am.heads != 0)
+    return "the projection width is not a multiple of the " + std::to_string(am.heads) + " heads";
   for (size_t i = 1; i < 3; ++i)
     if (proj[i].w->type.shape != proj[0].w->type.shape) return std::string("Q, K and V have different widths");
   if (proj[0].w->type.shape[0] != xs[2] || xs[0] != ss[0] || xs[1] != ss[2])
@@ -359,7 +363,8 @@ std::variant<AttentionMatch, std::string> matchAttention(const ir::Graph& g, Nod
   for (size_t i = 0; i < 3; ++i) {
     auto l = headLayout(proj[i], dims);
     if (!l || *l != normalized(expected[i], dims))
-      return describeDef(heads3[i]) + ": " + std::string("QKV").substr(i, 1) + " is not split into heads as attention reads them";
+      return describeDef(heads3[i]) + ": " + std::string("QKV").substr(i, 1) +
+             " is not split into heads as attention reads them";
     am.w[i] = proj[i].w;
     am.bias[i] = proj[i].bias;
     am.absorbed.insert(am.absorbed.end(), proj[i].nodes.begin(), proj[i].nodes.end());
@@ -391,7 +396,8 @@ std::variant<AttentionMatch, std::string> matchAttention(const ir::Graph& g, Nod
     y = us[0]->result();
   }
   am.output = y;
-  if (const Node* n = survivingNode(g, am.absorbed, y)) return n->describe() + " is also used outside the attention block";
+  if (const Node* n = survivingNode(g, am.absorbed, y))
+    return n->describe() + " is also used outside the attention block";
   return am;
 }
 

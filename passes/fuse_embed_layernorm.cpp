@@ -103,7 +103,8 @@ std::variant<std::vector<Lookup>, std::string> collectLookups(Value* sum, int64_
     Node* g = defOf(v, OpKind::Gather);
     if (!g || g->getInt("axis", 0) != 0 || !g->operand(0)->isConstant() || g->operand(0)->type.rank() != 2 ||
         constDim(g->operand(0), 1) != width || !ir::isInteger(g->operand(1)->type.dtype))
-      return describeDef(v) + ": the term is not a row lookup in a constant [rows, " + std::to_string(width) + "] table";
+      return "not a sum of embedding lookups: the term " + describeDef(v) +
+             " is not a row lookup in a constant [rows, " + std::to_string(width) + "] table";
     absorbed.push_back(g);
     out.push_back({g, g->operand(0), g->operand(1)});
     if (out.size() > 3) return std::string("more than three embedding terms");
@@ -118,7 +119,8 @@ MatchResult fuse(Node& ln, Rewriter& rw) {
   auto rank = static_cast<int64_t>(x->type.rank());
   int64_t axis = ln.getInt("axis", -1);
   auto width = constDim(x, -1);
-  if (rank != 3 || (axis != -1 && axis != rank - 1) || !width) return MatchResult::miss("not a LayerNorm over the last axis of [batch, seq, hidden]");
+  if (rank != 3 || (axis != -1 && axis != rank - 1) || !width)
+    return MatchResult::miss("not a LayerNorm over the last axis of [batch, seq, hidden]");
   Value* gamma = ln.operand(1);
   Value* beta = ln.operand(2);
   if (!gamma || !beta || !isConstVector(gamma, *width) || !isConstVector(beta, *width) ||

@@ -51,13 +51,16 @@ MatchResult fuse(Node& tanh, Rewriter& rw) {
     return MatchResult::miss(s->describe() + " is also used outside the pooler");
   std::vector<Value*> operands{x, w};
   if (bias) operands.push_back(bias);
-  Node* linear = rw.create(&tanh, OpKind::Linear, tanh.name + "_linear", operands, {{"activation", std::string("tanh")}});
+  Node* linear =
+      rw.create(&tanh, OpKind::Linear, tanh.name + "_linear", operands, {{"activation", std::string("tanh")}});
   rw.replace(tanh.result(), linear->result());
   return MatchResult::ok();
 }
 
 }  // namespace
 
-size_t fusePooler(ir::Graph& g, PassContext& ctx) { return applyPatterns(g, ctx, kPass, {{"pooler", OpKind::Tanh, fuse}}); }
+size_t fusePooler(ir::Graph& g, PassContext& ctx) {
+  return applyPatterns(g, ctx, kPass, {{"pooler", OpKind::Tanh, fuse}});
+}
 
 }  // namespace bertc::passes

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/interp.h"
 #include "ir/shape_infer.h"
 #include "passes/architecture.h"
+#include "test/model_fixtures.h"
 
 namespace bertc::test {
 namespace {
@@ -33,7 +35,8 @@ struct Builder {
   Graph& g;
   Rng rng{42};
 
-  Value* op(OpKind k, const std::string& name, std::vector<Value*> operands, std::map<std::string, ir::Attr> attrs = {}) {
+  Value* op(OpKind k, const std::string& name, std::vector<Value*> operands,
+            std::map<std::string, ir::Attr> attrs = {}) {
     return g.addNode(k, name, std::move(operands), {name}, std::move(attrs))->result();
   }
   Value* weights(const std::string& name, std::vector<int64_t> shape, double scale = 0.5) {
@@ -41,7 +44,9 @@ struct Builder {
     for (int64_t i = 0; i < t.numel(); ++i) t.setDouble(static_cast<size_t>(i), (2 * rng.uniform() - 1) * scale);
     return g.addConstant(name, std::move(t));
   }
-  Value* f32(const std::string& name, float v) { return g.addConstant(name, Tensor::fromVector(DType::F32, {}, std::vector<float>{v})); }
+  Value* f32(const std::string& name, float v) {
+    return g.addConstant(name, Tensor::fromVector(DType::F32, {}, std::vector<float>{v}));
+  }
   Value* i64(const std::string& name, std::vector<int64_t> v, bool scalar = false) {
     std::vector<int64_t> shape = scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(v.size())};
     return g.addConstant(name, Tensor::fromVector(DType::I64, shape, v));
@@ -77,11 +82,14 @@ std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers) {
   // The mask term, shared by every layer as the exporters share it.
   Value* ext = nullptr;
   switch (form) {
-    case MaskForm::HfEager: case MaskForm::SmallFill: case MaskForm::PerQuery: {
-      Value* u = b.axes("mask_unsqueeze", mask, form == MaskForm::PerQuery ? std::vector<int64_t>{1, 3} : std::vector<int64_t>{1, 2});
+    case MaskForm::HfEager: case MaskForm::SmallFill: case MaskForm::PerQuery: case MaskForm::HeadBias: {
+      std::vector<int64_t> axes = form == MaskForm::PerQuery ? std::vector<int64_t>{1, 3} : std::vector<int64_t>{1, 2};
+      Value* u = b.axes("mask_unsqueeze", mask, axes);
       Value* c = b.op(OpKind::Cast, "mask_cast", {u}, {{"to", int64_t{1}}});
       Value* inv = b.op(OpKind::Sub, "mask_invert", {b.f32("one", 1), c});
       ext = b.op(OpKind::Mul, "mask_fill", {inv, b.f32("fill", form == MaskForm::SmallFill ? -100.0f : kMin)});
+      if (form == MaskForm::HeadBias)
+        ext = b.op(OpKind::Add, "head_bias", {ext, b.weights("bias_table", {1, kHeads, 1, 1})});
       break;
     }
     case MaskForm::Sdpa: {
@@ -108,7 +116,8 @@ std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers) {
     std::string p = layers > 1 ? "l" + std::to_string(layer) + "_" : "";
     auto proj = [&](const std::string& n, Value* w, Value* bias, bool biasFirst) {
       Value* mm = b.op(OpKind::MatMul, p + n + "_matmul", {x, w});
-      return b.op(OpKind::Add, p + n + "_bias", biasFirst ? std::vector<Value*>{bias, mm} : std::vector<Value*>{mm, bias});
+      return b.op(OpKind::Add, p + n + "_bias",
+                  biasFirst ? std::vector<Value*>{bias, mm} : std::vector<Value*>{mm, bias});
     };
     auto heads = [&](const std::string& n, Value* v, std::vector<int64_t> perm) {
       Value* r = b.op(OpKind::Reshape, p + n + "_split", {v, split});
@@ -118,7 +127,8 @@ std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers) {
     Value* kt = nullptr;
     Value* k = proj("k", wk, bk, true);
     if (form == MaskForm::Sdpa) {
-      kt = b.op(OpKind::Transpose, p + "k_t", {heads("k", k, {0, 2, 1, 3})}, {{"perm", std::vector<int64_t>{0, 1, 3, 2}}});
+      kt = b.op(OpKind::Transpose, p + "k_t", {heads("k", k, {0, 2, 1, 3})},
+                {{"perm", std::vector<int64_t>{0, 1, 3, 2}}});
     } else {
       kt = heads("k", k, {0, 2, 3, 1});
     }
@@ -126,7 +136,8 @@ std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers) {
     Value* scores = nullptr;
     if (form == MaskForm::Sdpa) {
       Value* c = b.f32(p + "sqrt_scale", std::sqrt(1.0f / std::sqrt(static_cast<float>(d))));
-      scores = b.op(OpKind::MatMul, p + "scores", {b.op(OpKind::Mul, p + "q_scaled", {qh, c}), b.op(OpKind::Mul, p + "k_scaled", {kt, c})});
+      scores = b.op(OpKind::MatMul, p + "scores",
+                    {b.op(OpKind::Mul, p + "q_scaled", {qh, c}), b.op(OpKind::Mul, p + "k_scaled", {kt, c})});
     } else if (form == MaskForm::DistilBert) {
       Value* qs = b.op(OpKind::Div, p + "q_scaled", {qh, b.f32(p + "sqrt_d", std::sqrt(static_cast<float>(d)))});
       scores = b.op(OpKind::MatMul, p + "scores", {qs, kt});
@@ -145,7 +156,8 @@ std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers) {
     }
     Value* probs = b.op(OpKind::Softmax, p + "softmax", {logits}, {{"axis", int64_t{-1}}});
     if (form == MaskForm::Sdpa)
-      probs = b.op(OpKind::Where, p + "nan_guard", {b.op(OpKind::IsNaN, p + "is_nan", {probs}), b.f32(p + "zero_p", 0), probs});
+      probs = b.op(OpKind::Where, p + "nan_guard",
+                   {b.op(OpKind::IsNaN, p + "is_nan", {probs}), b.f32(p + "zero_p", 0), probs});
     Value* ctx = b.op(OpKind::MatMul, p + "context", {probs, vh});
     Value* t = b.op(OpKind::Transpose, p + "context_t", {ctx}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}});
     Value* merged = b.op(OpKind::Reshape, p + "merge", {t, merge});
@@ -164,7 +176,10 @@ std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, bool 
   Value* types = tokenTypes ? gp->addInput("token_type_ids", Type{DType::I64, {batch, seq}}) : nullptr;
   Value* word = b.op(OpKind::Gather, "word", {b.weights("word_table", {20, kHidden}), ids});
   Value* sum = word;
-  if (types) sum = b.op(OpKind::Add, "word_plus_type", {word, b.op(OpKind::Gather, "type", {b.weights("type_table", {2, kHidden}), types})});
+  if (types) {
+    Value* type = b.op(OpKind::Gather, "type", {b.weights("type_table", {2, kHidden}), types});
+    sum = b.op(OpKind::Add, "word_plus_type", {word, type});
+  }
   Value* posTable = b.weights("position_table", {16, kHidden});
   Value* posIds = nullptr;
   if (robertaPositions) {
@@ -172,23 +187,27 @@ std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, bool 
     Value* notPad = b.op(OpKind::Not, "not_pad", {b.op(OpKind::Equal, "is_pad", {ids, pad})});
     Value* m = b.op(OpKind::Cast, "not_pad_i32", {notPad}, {{"to", int64_t{6}}});
     Value* cum = b.op(OpKind::CumSum, "cumsum", {m, b.i64("axis_one", {1}, true)});
-    Value* pos = b.op(OpKind::Cast, "positions_i64", {b.op(OpKind::Mul, "masked_cumsum", {cum, m})}, {{"to", int64_t{7}}});
+    Value* masked = b.op(OpKind::Mul, "masked_cumsum", {cum, m});
+    Value* pos = b.op(OpKind::Cast, "positions_i64", {masked}, {{"to", int64_t{7}}});
     posIds = b.op(OpKind::Add, "position_ids", {pos, pad});
   } else {
     std::vector<int64_t> arange(16);
     for (int64_t i = 0; i < 16; ++i) arange[static_cast<size_t>(i)] = i;
     Value* buffer = gp->addConstant("position_buffer", Tensor::fromVector(DType::I64, {1, 16}, arange));
     Value* len = b.op(OpKind::Shape, "ids_len", {ids}, {{"start", int64_t{1}}, {"end", int64_t{2}}});
-    posIds = b.op(OpKind::Slice, "position_ids", {buffer, b.i64("start", {0}), len, b.i64("slice_axis", {1}), b.i64("step", {1})});
+    posIds = b.op(OpKind::Slice, "position_ids",
+                  {buffer, b.i64("start", {0}), len, b.i64("slice_axis", {1}), b.i64("step", {1})});
   }
   Value* pos = b.op(OpKind::Gather, "position", {posTable, posIds});
   // RoBERTa's exports add the position term first; the fusion takes any order.
   sum = robertaPositions ? b.op(OpKind::Add, "embeddings", {pos, sum}) : b.op(OpKind::Add, "embeddings", {sum, pos});
-  Value* ln = b.op(OpKind::LayerNorm, "embeddings_norm", {sum, b.weights("gamma", {kHidden}), b.weights("beta", {kHidden}, 0.1)},
-                   {{"axis", int64_t{-1}}, {"epsilon", 1e-12}});
+  Value* gamma = b.weights("gamma", {kHidden});
+  Value* beta = b.weights("beta", {kHidden}, 0.1);
+  Value* ln =
+      b.op(OpKind::LayerNorm, "embeddings_norm", {sum, gamma, beta}, {{"axis", int64_t{-1}}, {"epsilon", 1e-12}});
   Value* first = b.op(OpKind::Gather, "first_token", {ln, b.i64("zero_idx", {0}, true)}, {{"axis", int64_t{1}}});
-  Value* dense = b.op(OpKind::Add, "pooler_bias", {b.op(OpKind::MatMul, "pooler_matmul", {first, b.weights("pooler_w", {kHidden, kHidden})}),
-                                                   b.weights("pooler_b", {kHidden}, 0.1)});
+  Value* mm = b.op(OpKind::MatMul, "pooler_matmul", {first, b.weights("pooler_w", {kHidden, kHidden})});
+  Value* dense = b.op(OpKind::Add, "pooler_bias", {mm, b.weights("pooler_b", {kHidden}, 0.1)});
   gp->addOutput(ln);
   gp->addOutput(b.op(OpKind::Tanh, "pooler_output", {dense}));
   REQUIRE(ir::inferShapes(*gp).ok());
@@ -221,6 +240,19 @@ std::vector<ir::Tensor> randomInputs(const ir::Graph& g, uint64_t seed, int64_t 
     out.push_back(std::move(t));
   }
   return out;
+}
+
+double fusedVsUnfusedError(const ir::Graph& before, const ir::Graph& after, uint64_t seed) {
+  auto inputs = randomInputs(before, seed);
+  auto want = ir::interpret(before, inputs);
+  auto got = ir::interpret(after, inputs);
+  INFO((want.ok() ? "" : want.message()) << (got.ok() ? "" : got.message()));
+  REQUIRE(want.ok());
+  REQUIRE(got.ok());
+  REQUIRE(got->size() == want->size());
+  double worst = 0;
+  for (size_t i = 0; i < got->size(); ++i) worst = std::max(worst, normalizedMaxError((*got)[i], (*want)[i]));
+  return worst;
 }
 
 }  // namespace bertc::test

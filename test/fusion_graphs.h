@@ -17,11 +17,13 @@ constexpr int64_t kHeads = 2;
 enum class MaskForm {
   HfEager,     ///< (1 - Cast(mask)) * finfo.min at [B,1,1,S], added; scores / sqrt(d)
   DistilBert,  ///< Where(Expand(mask == 0), finfo.min, scores); q / sqrt(d) before Q K^T
-  Sdpa,        ///< Where(Expand(bool mask) [B,1,S,S], 0, -inf) added; sqrt(scale) on Q and K; NaN guard; K^T as two Transposes
+  Sdpa,        ///< Where(Expand(bool mask) [B,1,S,S], 0, -inf) added; sqrt(scale) on Q and K;
+               ///< NaN guard; K^T as two Transposes
   None,        ///< no mask input
   Causal,      ///< near miss: Where(k <= q, 0, min) added
   PerQuery,    ///< near miss: the mask broadcast over keys, [B,1,S,1]
   SmallFill,   ///< near miss: (1 - mask) * -100
+  HeadBias,    ///< near miss: HfEager's mask plus a per-head constant bias [1,2,1,1]
 };
 
 /// X [batch, seq, 8] (and attention_mask [batch, seq] i64 unless None) ->
@@ -41,5 +43,10 @@ std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, bool 
 /// float inputs in [-1, 1), and an `attention_mask` with row r keeping
 /// seq - r tokens, odd rows padded on the right and even rows on the left.
 std::vector<ir::Tensor> randomInputs(const ir::Graph& g, uint64_t seed, int64_t batch = 3, int64_t seq = 6);
+
+/// The largest normalised max error (model_fixtures.h) of `after`'s outputs
+/// against `before`'s, both run on the reference interpreter with
+/// randomInputs(before, seed).
+double fusedVsUnfusedError(const ir::Graph& before, const ir::Graph& after, uint64_t seed = 1);
 
 }  // namespace bertc::test

@@ -1,6 +1,7 @@
 // fuse-attention on hand-built attention blocks, one per exporter form:
-// golden IR after the pass, the old ops gone, and near-misses that must not
-// fuse with the --explain note that says why.
+// golden IR after the pass, the old ops gone, the same outputs on the
+// reference interpreter (padded masks, 1e-5 normalised), and near misses
+// that must not fuse, with the --explain note that says why.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -66,6 +67,7 @@ TEST_CASE("fuse-attention: HF eager (1 - mask) * min, scores / sqrt(d)", "[fusio
   CHECK(runFuse(*g, ctx) == 1);
   checkFused(*g, 0.5, true);
   test::checkGolden(*g, "fuse_attention_hf_eager");
+  CHECK(test::fusedVsUnfusedError(*test::buildAttention(MaskForm::HfEager), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-attention: DistilBERT Where(mask == 0, min, scores), q / sqrt(d)", "[fusion]") {
@@ -75,6 +77,7 @@ TEST_CASE("fuse-attention: DistilBERT Where(mask == 0, min, scores), q / sqrt(d)
   checkFused(*g, 0.5, true);
   CHECK(test::countOps(*g, OpKind::Equal) == 0);
   test::checkGolden(*g, "fuse_attention_distilbert");
+  CHECK(test::fusedVsUnfusedError(*test::buildAttention(MaskForm::DistilBert), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-attention: SDPA boolean mask, sqrt(scale) on Q and K, NaN guard", "[fusion]") {
@@ -83,6 +86,7 @@ TEST_CASE("fuse-attention: SDPA boolean mask, sqrt(scale) on Q and K, NaN guard"
   CHECK(runFuse(*g, ctx) == 1);
   checkFused(*g, std::sqrt(0.5f) * std::sqrt(0.5f), true);
   test::checkGolden(*g, "fuse_attention_sdpa");
+  CHECK(test::fusedVsUnfusedError(*test::buildAttention(MaskForm::Sdpa), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-attention: no mask input gives no Mask operand", "[fusion]") {
@@ -90,6 +94,7 @@ TEST_CASE("fuse-attention: no mask input gives no Mask operand", "[fusion]") {
   passes::PassContext ctx;
   CHECK(runFuse(*g, ctx) == 1);
   checkFused(*g, 0.5, false);
+  CHECK(test::fusedVsUnfusedError(*test::buildAttention(MaskForm::None), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-attention: a causal mask does not fuse, and --explain says why", "[fusion]") {
@@ -120,6 +125,23 @@ TEST_CASE("fuse-attention: a fill that is not large and negative does not fuse",
   CHECK(anyNoteContains(ctx, "to padded keys, not <= -1e4"));
 }
 
+TEST_CASE("fuse-attention: a bias added with the mask does not fuse", "[fusion]") {
+  auto g = test::buildAttention(MaskForm::HeadBias);
+  passes::PassContext ctx;
+  CHECK(runFuse(*g, ctx) == 0);
+  CHECK(anyNoteContains(ctx, "an index into constant 'bias_table' depends on the position"));
+}
+
+TEST_CASE("fuse-attention: a weight that is not a constant does not fuse", "[fusion]") {
+  auto g = test::buildAttention(MaskForm::HfEager);
+  ir::Value* w = g->addInput("wq_runtime", g->constants()[0]->type);
+  for (const auto& n : g->nodes())
+    if (n->name == "q_matmul") n->operands[1] = w;
+  passes::PassContext ctx;
+  CHECK(runFuse(*g, ctx) == 0);
+  CHECK(anyNoteContains(ctx, "Q path: node 'q_matmul' (MatMul): the weight is not a constant matrix"));
+}
+
 TEST_CASE("fuse-attention: an intermediate used outside the block does not fuse", "[fusion]") {
   auto g = test::buildAttention(MaskForm::HfEager);
   // Expose the K projection as a graph output: fusing would compute it twice.
@@ -140,4 +162,5 @@ TEST_CASE("fuse-attention: ALBERT-style shared weights share one Wqkv", "[fusion
   REQUIRE(attn.size() == 2);
   CHECK(attn[0]->operand(1) == attn[1]->operand(1));
   CHECK(attn[0]->operand(2) == attn[1]->operand(2));
+  CHECK(test::fusedVsUnfusedError(*test::buildAttention(MaskForm::HfEager, 2), *g) <= 1e-5);
 }

@@ -1,5 +1,6 @@
 // fuse-embed-layernorm and fuse-pooler on hand-built embeddings and pooler:
-// golden IR after the passes, the old ops gone, and the misses explained.
+// golden IR after the passes, the old ops gone, the same outputs on the
+// reference interpreter, and the misses explained.
 #include <catch2/catch.hpp>
 
 #include "ir/verify.h"
@@ -46,6 +47,7 @@ TEST_CASE("fuse-embed-layernorm: BERT, positions sliced from an arange buffer ar
   CHECK(e->operand(1) == g->inputs()[1]);
   CHECK(test::countOps(*g, OpKind::Slice) == 0);
   test::checkGolden(*g, "fuse_embed_layernorm_bert");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, true), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fusion]") {
@@ -58,6 +60,7 @@ TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fu
   CHECK(e->operand(7)->name == "position_ids");
   CHECK(test::countOps(*g, OpKind::CumSum) == 1);
   test::checkGolden(*g, "fuse_embed_layernorm_roberta");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(true, true), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
@@ -69,6 +72,7 @@ TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
   CHECK(e->operand(1) == nullptr);
   CHECK(e->operand(4) == nullptr);
   test::checkGolden(*g, "fuse_embed_layernorm_distilbert");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, false), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
@@ -77,15 +81,17 @@ TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
   // token instead of the first: neither may fuse.
   for (const auto& n : g->nodes()) {
     if (n->name == "embeddings") g->addOutput(n->result());
-    if (n->name == "first_token") n->operands[1] = g->addConstant("last_idx", ir::Tensor::fromVector(ir::DType::I64, {}, std::vector<int64_t>{-1}));
+    if (n->name == "first_token")
+      n->operands[1] = g->addConstant("last_idx", ir::Tensor::fromVector(ir::DType::I64, {}, std::vector<int64_t>{-1}));
   }
   passes::PassContext ctx;
   ctx.explain = true;
   CHECK(passes::fuseEmbedLayerNorm(*g, ctx) == 0);
   CHECK(passes::fusePooler(*g, ctx) == 0);
   REQUIRE(ctx.notes.size() == 2);
-  CHECK(ctx.notes[0] == "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: node 'embeddings' (Add) "
-                        "is also used outside the embedding sum");
+  CHECK(ctx.notes[0] ==
+        "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: node 'embeddings' (Add) "
+        "is also used outside the embedding sum");
   CHECK(ctx.notes[1] == "fuse-pooler: node 'pooler_output' (Tanh): pooler: node 'first_token' (Gather): "
                         "the dense layer does not read the first token");
 }

@@ -70,7 +70,8 @@ double differentialError(const ir::Graph& before, const ir::Graph& after, const 
 
 /// The pretrained model's path, from the script that knows where pip put it; empty if not installed.
 std::string pretrainedPath() {
-  std::string cmd = "python3 " + std::string(BERTC_SOURCE_DIR) + "/tools/make_pretrained_reference.py --print-path 2>/dev/null";
+  std::string cmd =
+      "python3 " + std::string(BERTC_SOURCE_DIR) + "/tools/make_pretrained_reference.py --print-path 2>/dev/null";
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[4096];
