@@ -6,6 +6,8 @@
   bertc           `bertc optimize` output, ORT_ENABLE_BASIC (constant folding only: the
                   transformer fusions are bertc's)
   bertc+ORT       `bertc optimize` output, ORT_ENABLE_ALL
+  bertc-contrib-sln  `bertc optimize --ort-contrib-skip-layernorm` output, ORT_ENABLE_BASIC
+                  (SkipLayerNorm as ORT's contrib kernel instead of Add + LayerNormalization)
 
 Each configuration runs in its own process, and the processes are
 interleaved (A B C D A B C D ...) over --reps rounds, so that machine noise
@@ -86,13 +88,16 @@ def main():
         args.threads = int(args.threads)
         return worker(args)
 
-    optimized = str(Path(tempfile.mkdtemp()) / "model.bertc.onnx")
+    tmp = Path(tempfile.mkdtemp())
+    optimized, optimized_sln = str(tmp / "model.bertc.onnx"), str(tmp / "model.bertc-sln.onnx")
     t0 = time.perf_counter()
     subprocess.run([args.bertc, "optimize", args.model, "-o", optimized], check=True)
     optimize_s = time.perf_counter() - t0
+    subprocess.run([args.bertc, "optimize", args.model, "-o", optimized_sln, "--ort-contrib-skip-layernorm"], check=True)
     peak = fma_peak_gflops()
     configs = [("original", args.model, "ORT_DISABLE_ALL"), ("original+ORT", args.model, "ORT_ENABLE_ALL"),
-               ("bertc", optimized, "ORT_ENABLE_BASIC"), ("bertc+ORT", optimized, "ORT_ENABLE_ALL")]
+               ("bertc", optimized, "ORT_ENABLE_BASIC"), ("bertc+ORT", optimized, "ORT_ENABLE_ALL"),
+               ("bertc-contrib-sln", optimized_sln, "ORT_ENABLE_BASIC")]
     threads = [int(t) for t in args.threads.split(",")]
     samples = {(t, name): [] for t in threads for name, _, _ in configs}
     for rep in range(args.reps):

@@ -176,6 +176,36 @@ void emitLayerNorm(Emit& e) {
   copyAttrs(e.w.addNode("LayerNormalization", e.name, inputs, e.outs()), e.n, {"axis", "epsilon", "stash_type"});
 }
 
+/// SkipLayerNorm -> com.microsoft SkipLayerNormalization when asked for, else
+/// LayerNormalization(Add(Add(X, Bias), Skip)) in standard ops: the same
+/// arithmetic, and faster in ONNX Runtime's CPU execution provider (see
+/// ExportOptions::contribSkipLayerNorm).
+void emitSkipLayerNorm(Emit& e) {
+  if (e.w.options().contribSkipLayerNorm) {
+    e.same("SkipLayerNormalization", {"epsilon"}, kMsDomain);
+    return;
+  }
+  std::string x = e.in(0);
+  if (e.n.operand(4)) {
+    std::string biased = e.w.fresh(e.out() + "/bias");
+    e.w.addNode("Add", e.w.freshNode(e.name + "/bias"), {x, e.in(4)}, {biased});
+    x = biased;
+  }
+  std::string sum = e.w.fresh(e.out() + "/skip");
+  e.w.addNode("Add", e.w.freshNode(e.name + "/skip"), {x, e.in(1)}, {sum});
+  std::vector<std::string> ln{sum, e.in(2)};
+  if (e.n.operand(3)) ln.push_back(e.in(3));
+  onnx::NodeProto* p = e.w.addNode("LayerNormalization", e.name, ln, e.outs());
+  auto* eps = p->add_attribute();
+  eps->set_name("epsilon");
+  eps->set_type(onnx::AttributeProto::FLOAT);
+  eps->set_f(static_cast<float>(e.n.getFloat("epsilon", 1e-12)));
+  auto* axis = p->add_attribute();
+  axis->set_name("axis");
+  axis->set_type(onnx::AttributeProto::INT);
+  axis->set_i(-1);
+}
+
 /// Gelu: opset 17 has none; ORT's contrib Gelu (exact) or FastGelu (tanh).
 void emitGelu(Emit& e) {
   std::string approx = e.n.getString("approximate", "none");
@@ -284,7 +314,7 @@ void Writer::emitNode(const ir::Node& n) {
     case K::LayerNorm: emitLayerNorm(e); return;
     case K::Gelu: emitGelu(e); return;
     // Fused ops: ONNX Runtime contrib ops.
-    case K::SkipLayerNorm: e.same("SkipLayerNormalization", {"epsilon"}, kMsDomain); return;
+    case K::SkipLayerNorm: emitSkipLayerNorm(e); return;
     case K::BiasGelu: e.same("BiasGelu", {}, kMsDomain); return;
     case K::FastGelu: e.same("FastGelu", {}, kMsDomain); return;
     case K::Attention: emitAttention(e); return;

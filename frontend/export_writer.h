@@ -21,7 +21,8 @@ inline constexpr int64_t kOpset = 17;
 
 class Writer {
  public:
-  Writer(const ir::Graph& g, std::string path, onnx::GraphProto* graph);
+  Writer(const ir::Graph& g, std::string path, onnx::GraphProto* graph, ExportOptions opts = {});
+  const ExportOptions& options() const { return opts_; }
 
   /// Gives every IR value a unique ONNX name: graph inputs first, then graph
   /// outputs, then the constants and node results in graph order, each
@@ -67,6 +68,7 @@ class Writer {
  private:
   const ir::Graph& g_;
   std::string path_;
+  ExportOptions opts_;
   onnx::GraphProto* graph_;
   std::unordered_map<const ir::Value*, std::string> names_;
   std::unordered_set<std::string> taken_, nodeNames_;

@@ -24,8 +24,8 @@ constexpr size_t kExternalThreshold = 1024;
 /// reader may map them), the others on a cache line.
 constexpr size_t kLargeAlign = 4096, kSmallAlign = 64, kLargeTensor = size_t{1} << 20;
 
-Writer::Writer(const ir::Graph& g, std::string path, onnx::GraphProto* graph)
-    : g_(g), path_(std::move(path)), graph_(graph) {}
+Writer::Writer(const ir::Graph& g, std::string path, onnx::GraphProto* graph, ExportOptions opts)
+    : g_(g), path_(std::move(path)), opts_(opts), graph_(graph) {}
 
 void Writer::fail(const std::string& what) const { throw UserError(path_ + ": " + what); }
 
@@ -245,7 +245,7 @@ Status exportImpl(const ir::Graph& g, const std::string& path, const ExportOptio
   onnx::GraphProto* graph = model.mutable_graph();
   graph->set_name(g.info().graphName.empty() ? "bertc" : g.info().graphName);
 
-  Writer w(g, path, graph);
+  Writer w(g, path, graph, opts);
   w.assignNames();
   for (const ir::Value* v : g.inputs()) setValueInfo(graph->add_input(), w.nameOf(v), v->type, g, path);
   for (const auto& n : g.nodes()) w.emitNode(*n);

@@ -31,10 +31,20 @@ def feeds_for(d):
     return {p.stem: np.load(p) for p in (d / "inputs").glob("*.npy")}
 
 
+def onnx_ops(path):
+    import onnx
+    return {(n.domain or "ai.onnx", n.op_type) for n in onnx.load(str(path), load_external_data=False).graph.node}
+
+
+@pytest.mark.parametrize("contrib_sln", [False, True], ids=["add-layernorm", "contrib-skiplayernorm"])
 @pytest.mark.parametrize("d", fixture_dirs(), ids=lambda d: d.name)
-def test_optimized_fixture_runs_in_onnxruntime(bertc, d, tmp_path):
+def test_optimized_fixture_runs_in_onnxruntime(bertc, d, tmp_path, contrib_sln):
     out = tmp_path / "opt.onnx"
-    report = json.loads(bertc("optimize", d / "model.onnx", "-o", out, "--json").stdout)
+    flags = ["--ort-contrib-skip-layernorm"] if contrib_sln else []
+    report = json.loads(bertc("optimize", d / "model.onnx", "-o", out, "--json", *flags).stdout)
+    ops = onnx_ops(out)
+    assert ("com.microsoft", "Attention") in ops and ("com.microsoft", "EmbedLayerNormalization") in ops
+    assert (("com.microsoft", "SkipLayerNormalization") in ops) == contrib_sln
     layers = report["layers"]
     assert len(layers) == load_meta(d)["layers"]
     gelu = "FastGelu" if load_meta(d)["activation"] == "gelu_tanh" else "BiasGelu"
