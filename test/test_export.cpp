@@ -163,15 +163,13 @@ TEST_CASE("export: every fused op round-trips through the contrib ops", "[export
   struct Case {
     bool segments, positionIds;
     ir::DType maskType;
+    bool contribSkipLayerNorm;
   };
-  for (const Case& c : {Case{true, false, ir::DType::I64}, Case{true, true, ir::DType::I32},
-                        Case{true, false, ir::DType::F32}, Case{false, true, ir::DType::Bool}}) {
-    if (!c.segments && ir::opInfo(OpKind::EmbedLayerNorm).minOperands > 1) {
-      WARN("EmbedLayerNorm's optional SegmentIds cannot be absent while its ops.def row has min_operands > 1; skipped");
-      continue;
-    }
+  for (const Case& c : {Case{true, false, ir::DType::I64, true}, Case{true, true, ir::DType::I32, false},
+                        Case{true, false, ir::DType::F32, true}, Case{false, true, ir::DType::Bool, false}}) {
     DYNAMIC_SECTION("segments " << c.segments << " position ids " << c.positionIds << " mask "
-                                << ir::dtypeName(c.maskType)) {
+                                << ir::dtypeName(c.maskType) << " contrib SkipLayerNormalization "
+                                << c.contribSkipLayerNorm) {
       test::GraphBuilder b;
       buildFusedLayer(b, c.segments, c.positionIds, c.maskType);
       auto st = ir::inferShapes(b.g);
@@ -179,20 +177,25 @@ TEST_CASE("export: every fused op round-trips through the contrib ops", "[export
       REQUIRE(st.ok());
       REQUIRE(ir::verify(b.g).ok());
       TempDir tmp("fused");
-      exportOk(b.g, tmp.file("fused.onnx"));
+      frontend::ExportOptions opts;
+      opts.contribSkipLayerNorm = c.contribSkipLayerNorm;
+      exportOk(b.g, tmp.file("fused.onnx"), opts);
 
-      // The fused ops are contrib ops in the file, not unfused chains.
+      // The fused ops are contrib ops in the file, not unfused chains; only
+      // SkipLayerNorm is spelled Add + LayerNormalization unless asked for.
       onnx::ModelProto m = readModel(tmp.file("fused.onnx"));
       std::map<std::string, int> ops;
       for (const auto& n : m.graph().node()) ++ops[(n.domain().empty() ? "" : n.domain() + ".") + n.op_type()];
       CHECK(ops["com.microsoft.EmbedLayerNormalization"] == 1);
       CHECK(ops["com.microsoft.Attention"] == 2);
-      CHECK(ops["com.microsoft.SkipLayerNormalization"] == 2);
+      CHECK(ops["com.microsoft.SkipLayerNormalization"] == (c.contribSkipLayerNorm ? 2 : 0));
+      CHECK(ops["LayerNormalization"] == (c.contribSkipLayerNorm ? 0 : 2));
       CHECK(ops["com.microsoft.BiasGelu"] == 1);
       CHECK(ops["com.microsoft.FastGelu"] == 3);  // two FastGelu, one tanh Gelu
       CHECK(ops["com.microsoft.Gelu"] == 2);      // one Gelu, one Linear's activation
       CHECK(ops["MatMul"] == 6);                  // five Linear, one Wout
-      CHECK(ops["Add"] == 3);
+      // Three Linear biases, plus a skip Add (and a bias Add for the one with Bias) per unfused SkipLayerNorm.
+      CHECK(ops["Add"] == (c.contribSkipLayerNorm ? 3 : 3 + 2 + 1));
       CHECK(ops["Relu"] == 1);
       CHECK(ops["Tanh"] == 1);
       bool msDomain = false;
@@ -204,7 +207,7 @@ TEST_CASE("export: every fused op round-trips through the contrib ops", "[export
       for (const auto& n : g2->nodes()) ++irOps[n->op];
       CHECK(irOps[OpKind::EmbedLayerNorm] == 1);
       CHECK(irOps[OpKind::Attention] == 2);
-      CHECK(irOps[OpKind::SkipLayerNorm] == 2);
+      CHECK(irOps[OpKind::SkipLayerNorm] == (c.contribSkipLayerNorm ? 2 : 0));
       CHECK(irOps[OpKind::BiasGelu] == 1);
       CHECK(irOps[OpKind::FastGelu] == 3);
       compareRuns(b.g, *g2, b.feeds);
