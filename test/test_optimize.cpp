@@ -10,6 +10,7 @@
 #include "passes/architecture.h"
 #include "passes/pipeline.h"
 #include "passes/report.h"
+#include "test/fusion_graphs.h"
 #include "test/model_fixtures.h"
 
 using namespace bertc;
@@ -67,6 +68,34 @@ TEST_CASE("every fixture's encoder layers fuse fully and compute the same output
                    (*g)->outputs()[i]->name, err);
         CHECK(err <= 1e-5);
       }
+    }
+  }
+}
+
+TEST_CASE("a model the passes cannot fully fuse still optimizes correctly, and --explain says why", "[optimize]") {
+  // A causal mask is not a key-padding mask: attention must stay unfused,
+  // everything else the pipeline can do it does, and the outputs stay the same.
+  for (int layers : {1, 2}) {
+    DYNAMIC_SECTION(layers << " layer(s)") {
+      auto before = test::buildAttention(test::MaskForm::Causal, layers);
+      auto g = test::buildAttention(test::MaskForm::Causal, layers);
+      passes::PipelineOptions opts;
+      opts.verifyEach = true;
+      opts.explain = true;
+      auto run = passes::runPipeline(*g, opts);
+      REQUIRE(run.ok());
+      int attention = 0, softmax = 0;
+      for (const auto& n : g->nodes()) {
+        attention += n->op == ir::OpKind::Attention;
+        softmax += n->op == ir::OpKind::Softmax;
+      }
+      CHECK(attention == 0);
+      CHECK(softmax == layers);
+      bool explained = false;
+      for (const auto& e : run->explanations)
+        explained |= e.find("fuse-attention") != std::string::npos && e.find("query and key position") != std::string::npos;
+      CHECK(explained);
+      CHECK(test::fusedVsUnfusedError(*before, *g) <= 1e-5);
     }
   }
 }

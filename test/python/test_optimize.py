@@ -83,3 +83,10 @@ def test_print_ir_after_and_verify_each(bertc):
     proc = bertc("optimize", fixture_dirs()[0] / "model.onnx", "--verify-each", "--print-ir-after=canonicalize")
     assert "// IR after canonicalize" in proc.stdout
     assert "graph" in proc.stdout
+
+
+def test_explain_and_report(bertc):
+    d = fixture_dirs()[0]
+    out = bertc("optimize", d / "model.onnx", "--explain", "--report").stdout
+    assert "layer 0: " in out and "Attention 1" in out
+    assert "explain: " in out  # either the misses, one per line, or that every tried fusion applied
