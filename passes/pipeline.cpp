@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <set>
 
 #include "ir/printer.h"
 #include "ir/verify.h"
@@ -73,7 +74,17 @@ Result<PipelineResult> runPipeline(ir::Graph& g, const PipelineOptions& opts) {
     }
     if (wantsPrint(name)) print("// IR after " + name + "\n" + ir::printGraph(g));
   }
-  result.explanations = std::move(ctx.notes);
+  // A miss noted by one pass may have been fused by a later one (the
+  // embedding LayerNorm that fuse-skip-layernorm leaves to
+  // fuse-embed-layernorm): keep only the notes about nodes still there.
+  std::set<std::string> live;
+  for (const auto& n : g.nodes()) live.insert(n->describe());
+  for (auto& note : ctx.notes) {
+    size_t at = note.find(": ");
+    size_t end = at == std::string::npos ? std::string::npos : note.find(": ", at + 2);
+    if (end != std::string::npos && live.count(note.substr(at + 2, end - at - 2)))
+      result.explanations.push_back(std::move(note));
+  }
   return result;
 }
 
