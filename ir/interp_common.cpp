@@ -101,20 +101,16 @@ bool isFloating(DType t) { return t == DType::F32 || t == DType::F16 || t == DTy
 bool isSignedInt(DType t) { return t == DType::I64 || t == DType::I32 || t == DType::I8; }
 bool isInt(DType t) { return isSignedInt(t) || t == DType::U8; }
 
-std::string typeName(DType t) {
-  switch (t) {
-    case DType::F32: return "f32";
-    case DType::F16: return "f16";
-    case DType::BF16: return "bf16";
-    case DType::F64: return "f64";
-    case DType::I64: return "i64";
-    case DType::I32: return "i32";
-    case DType::I8: return "i8";
-    case DType::U8: return "u8";
-    case DType::Bool: return "bool";
-    case DType::Undefined: return "undefined";
-  }
-  return "dtype code " + std::to_string(static_cast<int32_t>(t));
+std::string typeName(DType t) { return t == DType::Undefined ? "undefined" : std::string(dtypeName(t)); }
+
+RowStats rowStats(const double* row, int64_t len, double eps) {
+  double mean = 0;
+  for (int64_t k = 0; k < len; ++k) mean += row[k];
+  mean /= static_cast<double>(len);
+  double var = 0;
+  for (int64_t k = 0; k < len; ++k) var += (row[k] - mean) * (row[k] - mean);
+  var /= static_cast<double>(len);
+  return {mean, 1.0 / std::sqrt(var + eps)};
 }
 
 void requireType(const Tensor& t, unsigned allowed, const char* what) {

@@ -36,14 +36,8 @@ std::pair<int64_t, int64_t> requireMatrix(const Tensor& t, const char* what) {
 /// mean and variance two-pass in double.
 void layerNormRow(double* row, int64_t len, double eps, const std::vector<double>& gamma,
                   const std::vector<double>* beta) {
-  double mean = 0;
-  for (int64_t k = 0; k < len; ++k) mean += row[k];
-  mean /= static_cast<double>(len);
-  double var = 0;
-  for (int64_t k = 0; k < len; ++k) var += (row[k] - mean) * (row[k] - mean);
-  var /= static_cast<double>(len);
-  double inv = 1.0 / std::sqrt(var + eps);
-  for (int64_t k = 0; k < len; ++k) row[k] = (row[k] - mean) * inv * gamma[k] + (beta ? (*beta)[k] : 0.0);
+  RowStats st = rowStats(row, len, eps);
+  for (int64_t k = 0; k < len; ++k) row[k] = (row[k] - st.mean) * st.invStd * gamma[k] + (beta ? (*beta)[k] : 0.0);
 }
 
 /// C (M x N) = A (M x K) * B (K x N), row-major, summed in Acc in k order.

@@ -106,6 +106,14 @@ void requireType(const Tensor& t, unsigned allowed, const char* what);
 /// Throws unless a and b have the same dtype.
 void requireSameType(const Tensor& a, const Tensor& b, const char* whatA, const char* whatB);
 
+/// LayerNorm statistics of `row` (len elements): the mean and
+/// 1 / sqrt(variance + eps), two-pass in double (mean, then the mean of
+/// squared deviations), so they are exact to double precision.
+struct RowStats {
+  double mean, invStd;
+};
+RowStats rowStats(const double* row, int64_t len, double eps);
+
 /// A new zero-filled tensor (the only way kernels make results).
 Tensor newTensor(DType dtype, const Dims& shape);
 

@@ -214,20 +214,12 @@ Tensor evalLayerNorm(const KernelCtx& ctx) {
   Tensor r = newTensor(x.dtype(), x.shape());
   std::vector<double> v = allDoubles(x);
   BroadcastMap ms(scale ? scale->shape() : Dims{}, x.shape()), mb(bias ? bias->shape() : Dims{}, x.shape());
-  // The statistics are always computed in double, two-pass (mean, then the
-  // mean of squared deviations), so they are the exact ones to double precision.
   for (int64_t o = 0; o < outer; ++o) {
     const double* row = v.data() + o * len;
-    double mean = 0;
-    for (int64_t k = 0; k < len; ++k) mean += row[k];
-    mean /= static_cast<double>(len);
-    double var = 0;
-    for (int64_t k = 0; k < len; ++k) var += (row[k] - mean) * (row[k] - mean);
-    var /= static_cast<double>(len);
-    double inv = 1.0 / std::sqrt(var + eps);
+    RowStats st = rowStats(row, len, eps);
     for (int64_t k = 0; k < len; ++k) {
       int64_t i = o * len + k;
-      double y = (row[k] - mean) * inv;
+      double y = (row[k] - st.mean) * st.invStd;
       if (scale) y *= loadF(*scale, ms(i));
       if (bias) y += loadF(*bias, mb(i));
       storeF(r, i, y);
