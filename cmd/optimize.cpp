@@ -1,5 +1,6 @@
 // `bertc optimize`: run the pass pipeline and write fused ONNX that ONNX Runtime runs.
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <map>
 
@@ -26,6 +27,7 @@ struct OptimizeOptions {
   bool json = false;
   bool externalData = false;
   bool contribSkipLayerNorm = false;
+  bool listPasses = false;
 };
 
 void writeCounts(JsonWriter& j, const char* key, const passes::OpCounts& c) {
@@ -57,7 +59,16 @@ std::vector<std::string> splitList(const std::string& s) {
   return out;
 }
 
+int listPasses() {
+  auto pipeline = passes::defaultPipeline();
+  fmt::print("passes (the default pipeline runs: {}):\n", fmt::join(pipeline, ", "));
+  for (const auto& p : passes::registeredPasses()) fmt::print("  {:<22} {}\n", p.name, p.doc);
+  return 0;
+}
+
 int runOptimize(const OptimizeOptions& o) {
+  if (o.listPasses) return listPasses();
+  if (o.model.empty()) return reportError("optimize: a model file is required");
   auto g = loadModelOrReport(o.model);
   if (!g) return 1;
   passes::PipelineOptions popts;
@@ -108,8 +119,9 @@ int runOptimize(const OptimizeOptions& o) {
 Command addOptimize(CLI::App& app) {
   auto o = std::make_shared<OptimizeOptions>();
   CLI::App* sub = app.add_subcommand("optimize", "Fuse a model's transformer layers and write ONNX that ONNX Runtime runs");
-  sub->add_option("model", o->model, "ONNX model file")->required();
+  sub->add_option("model", o->model, "ONNX model file");
   sub->add_option("-o,--output", o->output, "where to write the optimized ONNX model");
+  sub->add_flag("--list-passes", o->listPasses, "list the passes and the default pipeline, then exit");
   sub->add_option("--passes", o->passes,
                   "comma-separated passes to run instead of the default pipeline (empty: none, just re-export)")
       ->expected(0, 1)

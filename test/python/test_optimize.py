@@ -90,3 +90,15 @@ def test_explain_and_report(bertc):
     out = bertc("optimize", d / "model.onnx", "--explain", "--report").stdout
     assert "layer 0: " in out and "Attention 1" in out
     assert "explain: " in out  # either the misses, one per line, or that every tried fusion applied
+
+
+def test_list_passes(bertc):
+    out = bertc("optimize", "--list-passes").stdout
+    for name in ("canonicalize", "fuse-attention", "fuse-layernorm", "fuse-skip-layernorm", "fuse-embed-layernorm",
+                 "fuse-gelu", "fuse-bias-gelu", "fuse-pooler"):
+        assert f"  {name} " in out
+
+
+def test_missing_model_is_an_error(bertc):
+    proc = bertc("optimize", check=False)
+    assert proc.returncode == 1 and "a model file is required" in proc.stderr
