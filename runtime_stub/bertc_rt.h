@@ -166,7 +166,8 @@ bertc_rt_arena* bertc_rt_arena_create(size_t bytes);
  *  BERTC_RT_ARENA_ALIGN), or NULL when the arena is exhausted
  *  (BERTC_ERR_NO_MEMORY), NULL (BERTC_ERR_NULL_ARG), or align is not a power
  *  of two (BERTC_ERR_INVALID). A failed call changes nothing. bytes == 0
- *  returns a valid aligned pointer that must not be dereferenced. */
+ *  in an arena with memory returns an aligned pointer that must not be
+ *  dereferenced. */
 void* bertc_rt_arena_alloc(bertc_rt_arena* arena, size_t bytes, size_t align);
 
 /** Frees everything allocated from the arena at once (used = 0). */

@@ -277,6 +277,37 @@ TEST_CASE("runtime: a nested parallel_for on the same pool is refused, not deadl
   }
 }
 
+TEST_CASE("runtime: two callers racing for one pool get BERTC_ERR_BUSY, never a mixed job", "[runtime]") {
+  // Misuse of the contract (one caller at a time): every call either runs
+  // completely and alone or is refused, whatever the interleaving.
+  bertc_rt_pool* pool = bertc_rt_pool_create(3);
+  REQUIRE(pool != nullptr);
+  std::atomic<int> ran{0}, busy{0}, wrong{0};
+  auto caller = [&] {
+    for (int rep = 0; rep < 200; ++rep) {
+      Coverage c(500, 3);
+      int status = bertc_rt_parallel_for(pool, 500, visit, &c);
+      if (status == BERTC_OK) {
+        ++ran;
+        if (!exactlyOnce(c) || c.badWorker != 0) ++wrong;
+      } else if (status == BERTC_ERR_BUSY) {
+        ++busy;
+        for (const auto& h : c.hits)
+          if (h.load() != 0) ++wrong;
+      } else {
+        ++wrong;
+      }
+    }
+  };
+  std::thread a(caller), b(caller);
+  a.join();
+  b.join();
+  bertc_rt_pool_destroy(pool);
+  CHECK(wrong == 0);
+  CHECK(ran + busy == 400);
+  CHECK(ran > 0);
+}
+
 TEST_CASE("runtime: independent pools on independent threads", "[runtime]") {
   constexpr int kHosts = 4;
   std::vector<int> failures(kHosts, 0);
