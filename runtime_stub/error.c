@@ -33,6 +33,9 @@ const char* bertc_rt_status_string(int status) {
   return kStatusNames[status];
 }
 
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
 static void formatInto(bertc_rt_error* err, int status, const char* fmt, va_list args) {
   err->status = status;
   if (fmt == NULL) {
