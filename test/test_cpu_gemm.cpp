@@ -157,10 +157,10 @@ TEST_CASE("GEMM: small odd shapes, every epilogue and ISA", "[gemm]") {
 }
 
 TEST_CASE("GEMM: BERT-sized and K-sliced shapes", "[gemm]") {
-  // K > 256 takes several K slices (the split epilogue); N = 768 and 100 are
-  // whole and partial panels for both NR; M = 800 > MC takes two M blocks.
+  // K > 768 takes several K slices (the split epilogue); N = 768 and 100 are
+  // whole and partial panels for both NR; M = 800 > MC takes three M blocks.
   const int shapes[][3] = {{100, 768, 768}, {7, 768, 3072}, {33, 100, 3072}, {17, 3072, 33},
-                           {100, 33, 300},  {800, 17, 300}, {1, 2304, 768}};
+                           {100, 33, 300},  {800, 17, 300}, {1, 2304, 768},  {17, 33, 1000}};
   for (const auto& s : shapes) checkAllEpilogues(Problem(s[0], s[1], s[2]));
 }
 
@@ -182,7 +182,7 @@ TEST_CASE("GEMM: packing a transposed weight (ONNX Gemm transB)", "[gemm]") {
 }
 
 TEST_CASE("GEMM: row ranges compose to the whole, bit for bit", "[gemm]") {
-  const Problem p(100, 100, 300);
+  const Problem p(100, 100, 1000);
   for (Isa isa : isasHere()) {
     const PackedB packed = packB(p.B.data(), p.K, p.N, isa);
     std::vector<float> whole(static_cast<std::size_t>(p.M) * p.N), parts(whole.size());
@@ -204,7 +204,7 @@ TEST_CASE("GEMM: row ranges compose to the whole, bit for bit", "[gemm]") {
 }
 
 TEST_CASE("GEMM: in-place residual add (C is R)", "[gemm]") {
-  const Problem p(33, 100, 700);  // three K slices: C is partial sums between them
+  const Problem p(33, 100, 1700);  // three K slices: C holds partial sums between them
   for (Isa isa : isasHere()) {
     const PackedB packed = packB(p.B.data(), p.K, p.N, isa);
     std::vector<float> C = p.R;
