@@ -1,13 +1,15 @@
-// Times single-threaded bertc GEMMs (codegen_cpu/kernels/gemm.h) with the
-// bias epilogue on BERT's shapes and prints one line per shape:
+// Times single-threaded bertc GEMMs (codegen_cpu/kernels/gemm.h) on BERT's
+// shapes, with the bias epilogue unless told otherwise, and prints one line
+// per shape:
 //
-//   gemm isa=avx512 M=128 N=768 K=768 best_ms=... median_ms=... gflops=... peak_pct=...
+//   gemm isa=avx512 epilogue=bias M=128 N=768 K=768 best_ms=... median_ms=... gflops=... peak_pct=...
 //
 // gflops is 2 M N K over the best time; peak_pct sets it against this
 // machine's single-core FMA peak for the widest ISA, measured here first
 // (the loop of bench/fma_peak.c) unless --peak GFLOPS gives it.
 //
-//   bertc_gemm_bench [--isa avx2|avx512] [--shapes M,N,K;M,N,K...] [--min-time S] [--peak GFLOPS]
+//   bertc_gemm_bench [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]
+//                    [--shapes M,N,K;M,N,K...] [--min-time S] [--peak GFLOPS]
 #include <immintrin.h>
 
 #include <algorithm>
@@ -77,10 +79,20 @@ std::vector<Shape> parseShapes(const std::string& s) {
   return shapes;
 }
 
+const struct {
+  const char* name;
+  Epilogue epilogue;
+} kEpilogues[] = {{"none", Epilogue::None},
+                  {"bias", Epilogue::Bias},
+                  {"gelu", Epilogue::BiasGelu},
+                  {"gelu_tanh", Epilogue::BiasGeluTanh},
+                  {"residual", Epilogue::BiasResidual}};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Isa isa = bestIsa();
+  const char* epilogueName = "bias";
   double minTime = 0.5, peak = 0;
   std::string shapeText = "128,768,768;128,2304,768;128,3072,768;128,768,3072;"
                           "1024,768,768;1024,2304,768;1024,3072,768;1024,768,3072";
@@ -88,14 +100,25 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (a == "--isa" && v) isa = std::string(v) == "avx2" ? Isa::Avx2 : Isa::Avx512, ++i;
+    else if (a == "--epilogue" && v) epilogueName = v, ++i;
     else if (a == "--shapes" && v) shapeText = v, ++i;
     else if (a == "--min-time" && v) minTime = std::atof(v), ++i;
     else if (a == "--peak" && v) peak = std::atof(v), ++i;
     else {
-      std::fprintf(stderr, "usage: %s [--isa avx2|avx512] [--shapes M,N,K;...] [--min-time S] [--peak GFLOPS]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]\n"
+                   "          [--shapes M,N,K;...] [--min-time S] [--peak GFLOPS]\n",
                    argv[0]);
       return 2;
     }
+  }
+  Epilogue epilogue{};
+  bool known = false;
+  for (const auto& e : kEpilogues)
+    if (std::string(e.name) == epilogueName) epilogue = e.epilogue, known = true;
+  if (!known) {
+    std::fprintf(stderr, "gemm_bench: unknown epilogue '%s'\n", epilogueName);
+    return 2;
   }
   if (!isaSupported(isa)) {
     std::fprintf(stderr, "gemm_bench: this CPU lacks %s\n", isaName(isa));
@@ -109,20 +132,23 @@ int main(int argc, char** argv) {
     std::mt19937 rng(s.M * 31 + s.N * 7 + s.K);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
     std::vector<float> A(static_cast<std::size_t>(s.M) * s.K), B(static_cast<std::size_t>(s.K) * s.N), bias(s.N);
-    std::vector<float> C(static_cast<std::size_t>(s.M) * s.N);
+    std::vector<float> C(static_cast<std::size_t>(s.M) * s.N), R(C.size());
     for (float& x : A) x = dist(rng);
     for (float& x : B) x = dist(rng);
     for (float& x : bias) x = dist(rng);
+    for (float& x : R) x = dist(rng);
     const PackedB packed = packB(B.data(), s.K, s.N, isa);
     GemmArgs g;
     g.A = A.data();
     g.lda = s.K;
     g.B = &packed;
     g.bias = bias.data();
+    g.residual = R.data();
+    g.ldr = s.N;
     g.C = C.data();
     g.ldc = s.N;
     g.M = s.M;
-    g.epilogue = Epilogue::Bias;
+    g.epilogue = epilogue;
     gemm(g);  // warm-up: pages, caches
     std::vector<double> times;
     const double start = now();
@@ -134,8 +160,8 @@ int main(int argc, char** argv) {
     std::sort(times.begin(), times.end());
     const double best = times.front(), median = times[times.size() / 2];
     const double gflops = 2.0 * s.M * s.N * s.K / best / 1e9;
-    std::printf("gemm isa=%s M=%d N=%d K=%d best_ms=%.4f median_ms=%.4f gflops=%.2f peak_pct=%.1f\n", isaName(isa),
-                s.M, s.N, s.K, best * 1e3, median * 1e3, gflops, 100 * gflops / peak);
+    std::printf("gemm isa=%s epilogue=%s M=%d N=%d K=%d best_ms=%.4f median_ms=%.4f gflops=%.2f peak_pct=%.1f\n",
+                isaName(isa), epilogueName, s.M, s.N, s.K, best * 1e3, median * 1e3, gflops, 100 * gflops / peak);
   }
   return 0;
 }
