@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""bertc's GEMM kernels against ONNX Runtime's MatMul + Add, one core, side by side:
+
+  bertc avx512   bertc_gemm_bench, bias epilogue, the AVX-512 kernel (where the CPU has it)
+  bertc avx2     bertc_gemm_bench, bias epilogue, the AVX2 kernel forced
+  ORT            a one-MatMul-one-Add ONNX model per shape (weight and bias as
+                 initializers), 1 intra-op thread, ORT_ENABLE_ALL, output bound
+                 once through IOBinding so no run allocates
+
+on BERT's shapes M in {128, 1024} x (N, K) in {(768, 768), (2304, 768),
+(3072, 768), (768, 3072)}. Each configuration runs in its own process, the
+processes interleaved (A B C A B C ...) over --reps rounds so that machine
+noise hits all alike; each process times every shape for --min-time seconds.
+Reports GFLOP/s (2 M N K over the median time, the median over rounds), the
+percentage of this machine's single-core AVX-512 FMA peak measured in the same
+run (bench/fma_peak.c), and bertc / ORT. Writes the numbers as JSON too.
+
+    python3 bench/gemm_vs_ort.py --bench build/bench/bertc_gemm_bench --reps 3
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SHAPES = [(m, n, k) for m in (128, 1024) for (n, k) in ((768, 768), (2304, 768), (3072, 768), (768, 3072))]
+
+
+def fma_peak_gflops() -> dict:
+    """Single-core fp32 FMA peak per ISA, measured now: {"avx2": x, "avx512": y}."""
+    with tempfile.TemporaryDirectory() as d:
+        exe = Path(d) / "fma_peak"
+        subprocess.run(["gcc", "-O2", str(HERE / "fma_peak.c"), "-o", str(exe)], check=True)
+        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+        return {isa: float(v) for isa, v in (line.split() for line in out.splitlines())}
+
+
+def ort_worker(min_time: float) -> None:
+    """Times ORT on every shape in this process: prints {"M,N,K": median seconds} as JSON."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    rng = np.random.default_rng(0)
+    result = {}
+    for m, n, k in SHAPES:
+        w = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+        b = rng.uniform(-1, 1, (n,)).astype(np.float32)
+        graph = helper.make_graph(
+            [helper.make_node("MatMul", ["A", "W"], ["AW"]), helper.make_node("Add", ["AW", "bias"], ["C"])],
+            "gemm", [helper.make_tensor_value_info("A", TensorProto.FLOAT, [m, k])],
+            [helper.make_tensor_value_info("C", TensorProto.FLOAT, [m, n])],
+            [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "bias")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8  # any ONNX Runtime of the last years reads it
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+        c = np.empty((m, n), dtype=np.float32)
+        binding = sess.io_binding()
+        binding.bind_cpu_input("A", a)
+        binding.bind_output("C", "cpu", 0, np.float32, [m, n], c.ctypes.data)
+        sess.run_with_iobinding(binding)  # warm-up
+        times, start = [], time.perf_counter()
+        while len(times) < 5 or time.perf_counter() - start < min_time:
+            t0 = time.perf_counter()
+            sess.run_with_iobinding(binding)
+            times.append(time.perf_counter() - t0)
+        result[f"{m},{n},{k}"] = statistics.median(times)
+    print(json.dumps(result))
+
+
+def bertc_run(bench: str, isa: str, min_time: float) -> dict:
+    """Times bertc on every shape in one process: {"M,N,K": median seconds}."""
+    shapes = ";".join(f"{m},{n},{k}" for m, n, k in SHAPES)
+    out = subprocess.run([bench, "--isa", isa, "--shapes", shapes, "--min-time", str(min_time), "--peak", "1"],
+                         check=True, capture_output=True, text=True).stdout
+    result = {}
+    for line in out.splitlines():
+        if not line.startswith("gemm "):
+            continue
+        f = dict(kv.split("=") for kv in line.split()[1:])
+        result[f"{f['M']},{f['N']},{f['K']}"] = float(f["median_ms"]) / 1e3
+    return result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", default=str(HERE.parent / "build" / "bench" / "bertc_gemm_bench"))
+    ap.add_argument("--reps", type=int, default=3, help="interleaved rounds (processes per configuration)")
+    ap.add_argument("--min-time", type=float, default=0.3, help="seconds timed per shape per process")
+    ap.add_argument("--json", default=str(HERE / "results" / "gemm_vs_ort.json"))
+    ap.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.ort_worker:
+        return ort_worker(args.min_time)
+
+    peak = fma_peak_gflops()
+    configs = (["avx512"] if "avx512" in peak else []) + ["avx2", "ort"]
+    samples = {c: {f"{m},{n},{k}": [] for m, n, k in SHAPES} for c in configs}
+    for rep in range(args.reps):
+        for c in configs:
+            if c == "ort":
+                out = subprocess.run([sys.executable, __file__, "--ort-worker", "--min-time", str(args.min_time)],
+                                     check=True, capture_output=True, text=True,
+                                     env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+                times = json.loads(out)
+            else:
+                times = bertc_run(args.bench, c, args.min_time)
+            for shape, t in times.items():
+                samples[c][shape].append(t)
+        print(f"round {rep + 1}/{args.reps} done", file=sys.stderr)
+
+    top = peak.get("avx512", peak["avx2"])
+    rows = []
+    for m, n, k in SHAPES:
+        key = f"{m},{n},{k}"
+        row = {"M": m, "N": n, "K": k}
+        for c in configs:
+            t = statistics.median(samples[c][key])
+            row[c] = {"median_s": t, "gflops": 2 * m * n * k / t / 1e9, "samples": samples[c][key]}
+        rows.append(row)
+
+    print(f"\nOne core, bias epilogue; median over {args.reps} interleaved processes of each process's median; "
+          "FMA peak per core (this run): " + ", ".join(f"{isa} {g:.1f} GFLOP/s" for isa, g in peak.items()) + "\n")
+    best = configs[0]
+    print(f"| M | N | K | bertc {best} GFLOP/s | % of peak | bertc avx2 GFLOP/s | ORT GFLOP/s | ORT % of peak "
+          f"| bertc {best} / ORT |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        g, a2, o = r[best]["gflops"], r["avx2"]["gflops"], r["ort"]["gflops"]
+        print(f"| {r['M']} | {r['N']} | {r['K']} | {g:.1f} | {100 * g / top:.1f} | {a2:.1f} | {o:.1f} "
+              f"| {100 * o / top:.1f} | {g / o:.2f} |")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps({"fma_peak_gflops_per_core": peak, "reps": args.reps,
+                                           "min_time_s": args.min_time, "epilogue": "bias",
+                                           "ort_level": "ORT_ENABLE_ALL", "ort_threads": 1, "shapes": rows},
+                                          indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Checks that the GEMM microkernels' hot loops are FMA on full vector
+# registers, from the disassembly of the kernel objects (STYLE.md §9):
+#   gemm_avx512.cpp.o: microkernel<8>'s k loop holds exactly 16 vfmadd*ps on zmm
+#   gemm_avx2.cpp.o:   microkernel<6>'s k loop holds exactly 12 vfmadd*ps on ymm
+# and neither loop touches the stack (no accumulator spills).
+#
+#   tools/check_fma.sh OBJECT...     (the objects of bertc_cpu_kernels; ctest passes them)
+#   tools/check_fma.sh -v OBJECT...  (also print each hot loop)
+set -euo pipefail
+verbose=0
+if [[ "${1:-}" == -v ]]; then verbose=1; shift; fi
+objdump=${OBJDUMP:-objdump}
+status=0
+checked=0
+
+# check OBJECT MR REG FMAS
+check() {
+  local obj=$1 mr=$2 reg=$3 want=$4
+  # The function's disassembly, then its first backward branch: the k loop
+  # (the accumulators are zeroed before it, and the stores follow it).
+  local dis loop
+  dis=$("$objdump" -d --no-show-raw-insn -C "$obj")
+  loop=$(awk -v fn="microkernel<$mr>(" '
+    function hex(s,   i, v) {  # mawk has no strtonum
+      v = 0
+      for (i = 1; i <= length(s); ++i) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+      return v
+    }
+    index($0, fn) && /^[0-9a-f]+ </ { infn = 1; next }
+    infn && /^$/ { exit }
+    infn {
+      addr = hex(substr($1, 1, length($1) - 1))
+      lines[addr] = $0; order[++n] = addr
+      if ($2 ~ /^j/ && $3 ~ /^[0-9a-f]+$/) {
+        target = hex($3)
+        if (target < addr) {
+          for (i = 1; i <= n; ++i) if (order[i] >= target) print lines[order[i]]
+          exit
+        }
+      }
+    }' <<<"$dis")
+  if [[ -z "$loop" ]]; then
+    echo "FAIL $obj: no loop found in microkernel<$mr>"; status=1; return
+  fi
+  local fmas spills
+  fmas=$(grep -cE "vfmadd[0-9]+ps +[^,]*%$reg[0-9]+,[^,]*%$reg[0-9]+,%$reg[0-9]+" <<<"$loop" || true)
+  spills=$(grep -cE "\(%r[sb]p" <<<"$loop" || true)
+  if ((verbose)); then echo "$loop"; fi
+  if [[ "$fmas" -eq "$want" && "$spills" -eq 0 ]]; then
+    echo "ok   $(basename "$obj"): microkernel<$mr> k loop: $fmas vfmadd*ps on $reg, no stack access ($(wc -l <<<"$loop") instructions)"
+  else
+    echo "FAIL $(basename "$obj"): microkernel<$mr> k loop: $fmas vfmadd*ps on $reg (want $want), $spills stack accesses"
+    status=1
+  fi
+  checked=$((checked + 1))
+}
+
+for obj in "$@"; do
+  case "$obj" in
+    *gemm_avx512*) check "$obj" 8 zmm 16 ;;
+    *gemm_avx2*) check "$obj" 6 ymm 12 ;;
+  esac
+done
+if ((checked != 2)); then echo "FAIL: expected the AVX2 and the AVX-512 kernel objects, checked $checked"; status=1; fi
+exit $status
