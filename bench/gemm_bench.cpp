@@ -1,15 +1,15 @@
-// Times single-threaded bertc GEMMs (codegen_cpu/kernels/gemm.h) on BERT's
-// shapes, with the bias epilogue unless told otherwise, and prints one line
-// per shape:
+// Times bertc GEMMs (codegen_cpu/kernels/gemm.h) on BERT's shapes, with the
+// bias epilogue unless told otherwise, single-threaded or with --threads T on
+// a bertc_rt pool (gemm_parallel.h), and prints one line per shape:
 //
-//   gemm isa=avx512 epilogue=bias M=128 N=768 K=768 best_ms=... median_ms=... gflops=... peak_pct=...
+//   gemm isa=avx512 epilogue=bias threads=1 M=128 N=768 K=768 best_ms=... median_ms=... gflops=... peak_pct=...
 //
-// gflops is 2 M N K over the best time; peak_pct sets it against this
-// machine's single-core FMA peak for the widest ISA, measured here first
-// (the loop of bench/fma_peak.c) unless --peak GFLOPS gives it.
+// gflops is 2 M N K over the best time; peak_pct sets it against T times
+// this machine's single-core FMA peak for the widest ISA, measured here first
+// (the loop of bench/fma_peak.c) unless --peak GFLOPS (per core) gives it.
 //
 //   bertc_gemm_bench [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]
-//                    [--shapes M,N,K;M,N,K...] [--min-time S] [--peak GFLOPS]
+//                    [--shapes M,N,K;M,N,K...] [--min-time S] [--peak GFLOPS] [--threads T]
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "gemm_parallel.h"
 
 using namespace bertc::cpu;
 
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
   Isa isa = bestIsa();
   const char* epilogueName = "bias";
   double minTime = 0.5, peak = 0;
+  int threads = 1;
   std::string shapeText = "128,768,768;128,2304,768;128,3072,768;128,768,3072;"
                           "1024,768,768;1024,2304,768;1024,3072,768;1024,768,3072";
   for (int i = 1; i < argc; ++i) {
@@ -104,10 +106,11 @@ int main(int argc, char** argv) {
     else if (a == "--shapes" && v) shapeText = v, ++i;
     else if (a == "--min-time" && v) minTime = std::atof(v), ++i;
     else if (a == "--peak" && v) peak = std::atof(v), ++i;
+    else if (a == "--threads" && v) threads = std::atoi(v), ++i;
     else {
       std::fprintf(stderr,
                    "usage: %s [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]\n"
-                   "          [--shapes M,N,K;...] [--min-time S] [--peak GFLOPS]\n",
+                   "          [--shapes M,N,K;...] [--min-time S] [--peak GFLOPS] [--threads T]\n",
                    argv[0]);
       return 2;
     }
@@ -128,6 +131,20 @@ int main(int argc, char** argv) {
     peak = isaSupported(Isa::Avx512) ? peakAvx512() : peakAvx2();
     std::printf("peak isa=%s gflops=%.2f\n", isaName(bestIsa()), peak);
   }
+  if (threads < 1) {
+    std::fprintf(stderr, "gemm_bench: --threads must be >= 1\n");
+    return 2;
+  }
+  // One thread runs gemm() itself, with no pool in the way.
+  bertc_rt_pool* pool = threads > 1 ? bertc_rt_pool_create(threads) : nullptr;
+  if (threads > 1 && !pool) {
+    std::fprintf(stderr, "gemm_bench: %s\n", bertc_rt_last_error());
+    return 1;
+  }
+  auto run = [&](const GemmArgs& g) {
+    if (pool) gemmParallel(g, pool);
+    else gemm(g);
+  };
   for (const Shape& s : parseShapes(shapeText)) {
     std::mt19937 rng(s.M * 31 + s.N * 7 + s.K);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -149,19 +166,22 @@ int main(int argc, char** argv) {
     g.ldc = s.N;
     g.M = s.M;
     g.epilogue = epilogue;
-    gemm(g);  // warm-up: pages, caches
+    run(g);  // warm-up: pages, caches
     std::vector<double> times;
     const double start = now();
     while (times.size() < 5 || now() - start < minTime) {
       const double t0 = now();
-      gemm(g);
+      run(g);
       times.push_back(now() - t0);
     }
     std::sort(times.begin(), times.end());
     const double best = times.front(), median = times[times.size() / 2];
     const double gflops = 2.0 * s.M * s.N * s.K / best / 1e9;
-    std::printf("gemm isa=%s epilogue=%s M=%d N=%d K=%d best_ms=%.4f median_ms=%.4f gflops=%.2f peak_pct=%.1f\n",
-                isaName(isa), epilogueName, s.M, s.N, s.K, best * 1e3, median * 1e3, gflops, 100 * gflops / peak);
+    std::printf(
+        "gemm isa=%s epilogue=%s threads=%d M=%d N=%d K=%d best_ms=%.4f median_ms=%.4f gflops=%.2f peak_pct=%.1f\n",
+        isaName(isa), epilogueName, threads, s.M, s.N, s.K, best * 1e3, median * 1e3, gflops,
+        100 * gflops / (threads * peak));
   }
+  bertc_rt_pool_destroy(pool);
   return 0;
 }

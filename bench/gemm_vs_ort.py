@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""bertc's GEMM kernels against ONNX Runtime's MatMul + Add, one core, side by side:
+"""bertc's GEMM kernels against ONNX Runtime's MatMul + Add, side by side, on
+one core or on --threads T:
 
-  bertc avx512   bertc_gemm_bench, bias epilogue, the AVX-512 kernel (where the CPU has it)
-  bertc avx2     bertc_gemm_bench, bias epilogue, the AVX2 kernel forced
+  bertc avx512   bertc_gemm_bench, bias epilogue, the AVX-512 kernel (where the
+                 CPU has it); with T > 1, gemmParallel on a T-thread bertc_rt pool
+  bertc avx2     the same with the AVX2 kernel forced
   ORT            a one-MatMul-one-Add ONNX model per shape (weight and bias as
-                 initializers), 1 intra-op thread, ORT_ENABLE_ALL, output bound
+                 initializers), T intra-op threads, ORT_ENABLE_ALL, output bound
                  once through IOBinding so no run allocates
 
 on BERT's shapes M in {128, 1024} x (N, K) in {(768, 768), (2304, 768),
@@ -12,10 +14,12 @@ on BERT's shapes M in {128, 1024} x (N, K) in {(768, 768), (2304, 768),
 processes interleaved (A B C A B C ...) over --reps rounds so that machine
 noise hits all alike; each process times every shape for --min-time seconds.
 Reports GFLOP/s (2 M N K over the median time, the median over rounds), the
-percentage of this machine's single-core AVX-512 FMA peak measured in the same
-run (bench/fma_peak.c), and bertc / ORT. Writes the numbers as JSON too.
+percentage of T times this machine's single-core AVX-512 FMA peak measured in
+the same run (bench/fma_peak.c), and bertc / ORT. Writes the numbers as JSON
+too (results/gemm_vs_ort.json, or gemm_vs_ort_Tt.json for T > 1).
 
     python3 bench/gemm_vs_ort.py --bench build/bench/bertc_gemm_bench --reps 3
+    python3 bench/gemm_vs_ort.py --threads 2
 """
 import argparse
 import json
@@ -40,7 +44,7 @@ def fma_peak_gflops() -> dict:
         return {isa: float(v) for isa, v in (line.split() for line in out.splitlines())}
 
 
-def ort_worker(min_time: float) -> None:
+def ort_worker(min_time: float, threads: int) -> None:
     """Times ORT on every shape in this process: prints {"M,N,K": median seconds} as JSON."""
     import numpy as np
     import onnx
@@ -49,7 +53,7 @@ def ort_worker(min_time: float) -> None:
 
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = 1
+    so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     rng = np.random.default_rng(0)
@@ -80,10 +84,11 @@ def ort_worker(min_time: float) -> None:
     print(json.dumps(result))
 
 
-def bertc_run(bench: str, isa: str, min_time: float) -> dict:
+def bertc_run(bench: str, isa: str, min_time: float, threads: int) -> dict:
     """Times bertc on every shape in one process: {"M,N,K": median seconds}."""
     shapes = ";".join(f"{m},{n},{k}" for m, n, k in SHAPES)
-    out = subprocess.run([bench, "--isa", isa, "--shapes", shapes, "--min-time", str(min_time), "--peak", "1"],
+    out = subprocess.run([bench, "--isa", isa, "--shapes", shapes, "--min-time", str(min_time), "--peak", "1",
+                          "--threads", str(threads)],
                          check=True, capture_output=True, text=True).stdout
     result = {}
     for line in out.splitlines():
@@ -99,11 +104,15 @@ def main():
     ap.add_argument("--bench", default=str(HERE.parent / "build" / "bench" / "bertc_gemm_bench"))
     ap.add_argument("--reps", type=int, default=3, help="interleaved rounds (processes per configuration)")
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds timed per shape per process")
-    ap.add_argument("--json", default=str(HERE / "results" / "gemm_vs_ort.json"))
+    ap.add_argument("--threads", type=int, default=1, help="threads for bertc's pool and ORT's intra-op pool")
+    ap.add_argument("--json", default=None, help="default: bench/results/gemm_vs_ort.json, _Tt.json for T > 1")
     ap.add_argument("--ort-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.ort_worker:
-        return ort_worker(args.min_time)
+        return ort_worker(args.min_time, args.threads)
+    if args.json is None:
+        name = "gemm_vs_ort.json" if args.threads == 1 else f"gemm_vs_ort_{args.threads}t.json"
+        args.json = str(HERE / "results" / name)
 
     peak = fma_peak_gflops()
     configs = (["avx512"] if "avx512" in peak else []) + ["avx2", "ort"]
@@ -111,17 +120,18 @@ def main():
     for rep in range(args.reps):
         for c in configs:
             if c == "ort":
-                out = subprocess.run([sys.executable, __file__, "--ort-worker", "--min-time", str(args.min_time)],
+                out = subprocess.run([sys.executable, __file__, "--ort-worker", "--min-time", str(args.min_time),
+                                      "--threads", str(args.threads)],
                                      check=True, capture_output=True, text=True,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+                                     env={**os.environ, "OMP_NUM_THREADS": str(args.threads)}).stdout
                 times = json.loads(out)
             else:
-                times = bertc_run(args.bench, c, args.min_time)
+                times = bertc_run(args.bench, c, args.min_time, args.threads)
             for shape, t in times.items():
                 samples[c][shape].append(t)
         print(f"round {rep + 1}/{args.reps} done", file=sys.stderr)
 
-    top = peak.get("avx512", peak["avx2"])
+    top = args.threads * peak.get("avx512", peak["avx2"])  # of all the threads' cores
     rows = []
     for m, n, k in SHAPES:
         key = f"{m},{n},{k}"
@@ -131,7 +141,8 @@ def main():
             row[c] = {"median_s": t, "gflops": 2 * m * n * k / t / 1e9, "samples": samples[c][key]}
         rows.append(row)
 
-    print(f"\nOne core, bias epilogue; median over {args.reps} interleaved processes of each process's median; "
+    cores = "One core" if args.threads == 1 else f"{args.threads} threads"
+    print(f"\n{cores}, bias epilogue; median over {args.reps} interleaved processes of each process's median; "
           "FMA peak per core (this run): " + ", ".join(f"{isa} {g:.1f} GFLOP/s" for isa, g in peak.items()) + "\n")
     best = configs[0]
     print(f"| M | N | K | bertc {best} GFLOP/s | % of peak | bertc avx2 GFLOP/s | ORT GFLOP/s | ORT % of peak "
@@ -144,7 +155,8 @@ def main():
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"fma_peak_gflops_per_core": peak, "reps": args.reps,
                                            "min_time_s": args.min_time, "epilogue": "bias",
-                                           "ort_level": "ORT_ENABLE_ALL", "ort_threads": 1, "shapes": rows},
+                                           "ort_level": "ORT_ENABLE_ALL", "threads": args.threads,
+                                           "ort_threads": args.threads, "shapes": rows},
                                           indent=2))
 
 

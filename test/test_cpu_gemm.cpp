@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "gemm_parallel.h"
 
 using namespace bertc::cpu;
 
@@ -201,6 +202,35 @@ TEST_CASE("GEMM: row ranges compose to the whole, bit for bit", "[gemm]") {
       gemmRows(g, m0, m1);
     CHECK(whole == parts);
   }
+}
+
+TEST_CASE("GEMM: gemmParallel over a pool is gemm, bit for bit", "[gemm]") {
+  bertc_rt_pool* pools[] = {nullptr, bertc_rt_pool_create(1), bertc_rt_pool_create(2), bertc_rt_pool_create(3)};
+  for (int M : {1, 7, 37, 130}) {
+    const Problem p(M, 70, 300);
+    for (Isa isa : isasHere()) {
+      const PackedB packed = packB(p.B.data(), p.K, p.N, isa);
+      std::vector<float> whole(static_cast<std::size_t>(p.M) * p.N);
+      GemmArgs g;
+      g.A = p.A.data();
+      g.lda = p.lda;
+      g.B = &packed;
+      g.bias = p.bias.data();
+      g.ldc = p.N;
+      g.M = p.M;
+      g.epilogue = Epilogue::BiasGelu;
+      g.C = whole.data();
+      gemm(g);
+      for (int i = 0; i < 4; ++i) {
+        std::vector<float> split(whole.size(), -1.0f);
+        g.C = split.data();
+        INFO("M " << M << " " << isaName(isa) << " pool " << i);
+        REQUIRE(gemmParallel(g, pools[i]) == BERTC_OK);
+        CHECK(whole == split);
+      }
+    }
+  }
+  for (bertc_rt_pool* pool : pools) bertc_rt_pool_destroy(pool);
 }
 
 TEST_CASE("GEMM: in-place residual add (C is R)", "[gemm]") {

@@ -37,6 +37,9 @@ bool isaSupported(Isa isa);
 Isa bestIsa();
 /// Columns per packed panel (the microkernel's NR): 32 for Avx512, 16 for Avx2.
 int panelWidth(Isa isa);
+/// Rows of C per register tile of `isa`'s microkernel (its MR): 8 for Avx512,
+/// 6 for Avx2. Row ranges that start on a multiple of it split work along tiles.
+constexpr int microkernelRows(Isa isa) { return isa == Isa::Avx512 ? 8 : 6; }
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }

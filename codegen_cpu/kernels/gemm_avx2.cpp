@@ -14,7 +14,7 @@ namespace {
 
 #include "vec_avx2.inc"
 
-constexpr int MR = 6;
+constexpr int MR = microkernelRows(Isa::Avx2);
 #include "gemm_kernel.inc"
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace {
 
 #include "vec_avx512.inc"
 
-constexpr int MR = 8;
+constexpr int MR = microkernelRows(Isa::Avx512);
 #include "gemm_kernel.inc"
 
 }  // namespace
