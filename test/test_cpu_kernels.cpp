@@ -80,13 +80,15 @@ TEST_CASE("kernels: LayerNorm and SkipLayerNorm rows match the reference", "[ker
   double worst = 0;
   for (Isa isa : isasHere()) {
     for (int H : {64, 384, 768, 37}) {
-      for (int variant = 0; variant < 4; ++variant) {
-        // 0: LayerNorm; 1: SkipLayerNorm; 2: + bias + beta; 3: + bias, in place over X.
+      for (int variant = 0; variant < 5; ++variant) {
+        // 0: LayerNorm; 1: SkipLayerNorm; 2: + bias + beta; 3: + bias, in place over X;
+        // 4: one skip row broadcast to every row (ldskip 0).
         const bool skipOn = variant >= 1, biasOn = variant >= 2, betaOn = variant != 1, inPlace = variant == 3;
+        const bool broadcast = variant == 4;
         const int rows = 7;
         GraphBuilder b;
         b.rng.seed(static_cast<unsigned>(H * 10 + variant));
-        ir::Tensor xT = b.uniform({rows, H}, -3, 5), skipT = b.uniform({rows, H}, -3, 3);
+        ir::Tensor xT = b.uniform({rows, H}, -3, 5), skipT = b.uniform({broadcast ? 1 : rows, H}, -3, 3);
         ir::Tensor gammaT = b.uniform({H}, 0.5, 1.5), betaT = b.uniform({H}), biasT = b.uniform({H});
         std::vector<float> x = floats(xT), skip = floats(skipT), gamma = floats(gammaT), beta = floats(betaT),
                            bias = floats(biasT);
@@ -105,7 +107,7 @@ TEST_CASE("kernels: LayerNorm and SkipLayerNorm rows match the reference", "[ker
         std::vector<float> y(x.size());
         LayerNormArgs a;
         a.X = x.data(), a.ldx = H;
-        if (skipOn) a.skip = skip.data(), a.ldskip = H;
+        if (skipOn) a.skip = skip.data(), a.ldskip = broadcast ? 0 : H;
         if (biasOn) a.bias = bias.data();
         a.gamma = gamma.data();
         if (betaOn) a.beta = beta.data();
@@ -174,7 +176,7 @@ TEST_CASE("kernels: Attention heads match the reference Attention op", "[kernels
             for (int k = 0; k < Hin; ++k) acc += x[t * Hin + k] * w[k * 3 * H + n];
             qkv[static_cast<size_t>(t) * 3 * H + n] = acc;
           }
-        std::vector<float> ctx(static_cast<size_t>(B * S * H), 0.0f), scratch(S);
+        std::vector<float> ctx(static_cast<size_t>(B * S * H), 0.0f), scratch;
         const bool byLength = pad == Padding::Length || pad == Padding::LengthMask;
         for (int bi = 0; bi < (byLength ? 1 : B); ++bi) {
           AttentionArgs a;
@@ -182,6 +184,7 @@ TEST_CASE("kernels: Attention heads match the reference Attention op", "[kernels
           a.context = ctx.data() + static_cast<size_t>(bi) * S * H, a.ldctx = H;
           a.H = H, a.heads = c.heads, a.length = byLength ? L : S;
           if (pad == Padding::Mask || pad == Padding::LengthMask) a.mask = mask.data() + bi * S;
+          scratch.assign(static_cast<size_t>(attentionScratchFloats(a)), 0.0f);
           for (int h = 0; h < c.heads; ++h) {  // two query ranges per head
             attentionRows(a, h, 0, a.length / 2, scratch.data(), isa);
             attentionRows(a, h, a.length / 2, a.length, scratch.data(), isa);

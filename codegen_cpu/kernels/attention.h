@@ -10,7 +10,9 @@
 // Keys at or past `length` do not exist for the kernel: a padded sequence is
 // handled either by its real length (right padding, padding-free execution)
 // or by a mask row (any padding), or both. Softmax is fp32 with the row's max
-// subtracted; the exponentials are normalised once, on the output.
+// subtracted; the exponentials are normalised once, on the output. Each call
+// first transposes the head's keys into scratch (d x length floats), so a
+// caller should give each call many queries, not one.
 //
 // No threads inside: attentionRows() computes a query range of one head, and
 // calls on disjoint (head, query range) pairs write disjoint context elements.
@@ -37,8 +39,12 @@ struct AttentionArgs {
   float maskFilterValue = -10000.0f;
 };
 
-/// Floats of scratch attentionRows needs (one row of scores).
-inline int attentionScratchFloats(const AttentionArgs& args) { return args.length; }
+/// Floats of scratch attentionRows needs: the head's keys transposed,
+/// [d][keys padded to 16], and 4 rows of scores (4 being the kernels' query
+/// block). No alignment needed.
+inline int attentionScratchFloats(const AttentionArgs& args) {
+  return (args.H / args.heads + 4) * ((args.length + 15) / 16 * 16);
+}
 
 /// Computes head `head`'s context for queries [q0, q1) of the sequence, on
 /// `isa`'s kernel. `scratch` holds attentionScratchFloats(args) floats, one
