@@ -3,7 +3,8 @@
 # registers, from the disassembly of the kernel objects (STYLE.md §9):
 #   gemm_avx512.cpp.o: microkernel<8>'s k loop holds exactly 16 vfmadd*ps on zmm
 #   gemm_avx2.cpp.o:   microkernel<6>'s k loop holds exactly 12 vfmadd*ps on ymm
-# and neither loop touches the stack (no accumulator spills).
+# and neither loop touches the stack (no accumulator spills); and that the
+# row kernels (rowops_avx512.cpp.o, rowops_avx2.cpp.o) use FMA on zmm / ymm.
 #
 #   tools/check_fma.sh OBJECT...     (the objects of bertc_cpu_kernels; ctest passes them)
 #   tools/check_fma.sh -v OBJECT...  (also print each hot loop)
@@ -56,11 +57,40 @@ check() {
   checked=$((checked + 1))
 }
 
+# check_rowops OBJECT SUFFIX REG: each row kernel of rowops_*.cpp computes
+# with vfmadd*ps on REG, counted over its entry point and the helpers the
+# compiler kept out of line (attention's scoreBlock<> and contextBlock<>). A
+# weaker check than the microkernel's: these kernels are not one loop.
+check_rowops() {
+  local obj=$1 isa=$2 reg=$3 fn pattern fmas
+  local dis
+  dis=$("$objdump" -d --no-show-raw-insn -C "$obj")
+  for fn in layerNormRows embedLayerNormRows attentionRows; do
+    pattern="detail::$fn$isa\\("
+    if [[ $fn == attentionRows ]]; then pattern="$pattern|::scoreBlock<|::contextBlock<"; fi
+    fmas=$(awk -v pat="$pattern" -v reg="$reg" '
+      /^[0-9a-f]+ </ { infn = ($0 ~ pat); next }
+      infn && $0 ~ ("vfmadd[0-9]+ps +[^,]*%" reg "[0-9]+,[^,]*%" reg "[0-9]+,%" reg "[0-9]+") { n++ }
+      END { print n + 0 }' <<<"$dis")
+    if [[ "$fmas" -gt 0 ]]; then
+      echo "ok   $(basename "$obj"): $fn$isa: $fmas vfmadd*ps on $reg"
+    else
+      echo "FAIL $(basename "$obj"): $fn$isa: no vfmadd*ps on $reg"
+      status=1
+    fi
+  done
+  checked=$((checked + 1))
+}
+
 for obj in "$@"; do
   case "$obj" in
     *gemm_avx512*) check "$obj" 8 zmm 16 ;;
     *gemm_avx2*) check "$obj" 6 ymm 12 ;;
+    *rowops_avx512*) check_rowops "$obj" Avx512 zmm ;;
+    *rowops_avx2*) check_rowops "$obj" Avx2 ymm ;;
   esac
 done
-if ((checked != 2)); then echo "FAIL: expected the AVX2 and the AVX-512 kernel objects, checked $checked"; status=1; fi
+if ((checked != 4)); then
+  echo "FAIL: expected the AVX2 and AVX-512 GEMM and row-kernel objects, checked $checked"; status=1
+fi
 exit $status
