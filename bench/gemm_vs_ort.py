@@ -31,17 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from fma import fma_peak_gflops
+
 HERE = Path(__file__).resolve().parent
 SHAPES = [(m, n, k) for m in (128, 1024) for (n, k) in ((768, 768), (2304, 768), (3072, 768), (768, 3072))]
-
-
-def fma_peak_gflops() -> dict:
-    """Single-core fp32 FMA peak per ISA, measured now: {"avx2": x, "avx512": y}."""
-    with tempfile.TemporaryDirectory() as d:
-        exe = Path(d) / "fma_peak"
-        subprocess.run(["gcc", "-O2", str(HERE / "fma_peak.c"), "-o", str(exe)], check=True)
-        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-        return {isa: float(v) for isa, v in (line.split() for line in out.splitlines())}
 
 
 def ort_worker(min_time: float, threads: int) -> None:

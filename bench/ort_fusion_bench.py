@@ -28,16 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from fma import fma_peak_gflops
+
 HERE = Path(__file__).resolve().parent
-
-
-def fma_peak_gflops() -> dict:
-    """Single-core fp32 FMA peak per ISA, measured now: {"avx2": x, "avx512": y}."""
-    with tempfile.TemporaryDirectory() as d:
-        exe = Path(d) / "fma_peak"
-        subprocess.run(["gcc", "-O2", str(HERE / "fma_peak.c"), "-o", str(exe)], check=True)
-        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-        return {isa: float(v) for isa, v in (line.split() for line in out.splitlines())}
 
 
 def worker(args) -> None:
