@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ir/printer.h"
+#include "ir/status.h"
 
 namespace bertc::test {
 
@@ -27,6 +28,34 @@ inline void checkGolden(const ir::Graph& g, const std::string& name) {
   std::stringstream want;
   want << f.rdbuf();
   CHECK(got == want.str());
+}
+
+/// The only node of op `op` in g (fails the test if there is none or more than one).
+inline const ir::Node& onlyNode(const ir::Graph& g, ir::OpKind op) {
+  const ir::Node* found = nullptr;
+  for (const auto& n : g.nodes())
+    if (n->op == op) {
+      REQUIRE(found == nullptr);
+      found = n.get();
+    }
+  REQUIRE(found != nullptr);
+  return *found;
+}
+
+/// The value of a Result that must be ok (its message shown when it is not).
+template <class T>
+T requireOk(Result<T> r) {
+  INFO((r.ok() ? std::string() : r.message()));
+  REQUIRE(r.ok());
+  return std::move(r.value());
+}
+
+/// The message of a Result that must be an error, checked to be one line.
+template <class T>
+std::string requireOneLineError(const Result<T>& r) {
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.message().find('\n') == std::string::npos);
+  return r.message();
 }
 
 /// Number of nodes of op `op` in g.

@@ -94,6 +94,22 @@ struct Problem {
     if (e == Epilogue::BiasGeluTanh) x = geluTanhRef(x);
     return x;
   }
+  /// The GEMM of this problem into C (leading dimension ldc) with epilogue e;
+  /// the residual is R (callers may point it elsewhere).
+  GemmArgs args(const PackedB& packed, Epilogue e, float* C, std::ptrdiff_t ldc) const {
+    GemmArgs g;
+    g.A = A.data();
+    g.lda = lda;
+    g.B = &packed;
+    g.bias = bias.data();
+    g.residual = R.data();
+    g.ldr = N;
+    g.C = C;
+    g.ldc = ldc;
+    g.M = M;
+    g.epilogue = e;
+    return g;
+  }
   double tolerance(Epilogue e, int i, int j) const {
     double s = absAB[i * N + j];
     if (e != Epilogue::None) s += std::fabs(bias[j]);
@@ -110,18 +126,7 @@ constexpr float kSentinel = 12345.0f;
 void check(const Problem& p, const PackedB& packed, Epilogue e) {
   const std::ptrdiff_t ldc = p.N + 3;
   std::vector<float> C(static_cast<std::size_t>(p.M + 1) * ldc, kSentinel);
-  GemmArgs g;
-  g.A = p.A.data();
-  g.lda = p.lda;
-  g.B = &packed;
-  g.bias = p.bias.data();
-  g.residual = p.R.data();
-  g.ldr = p.N;
-  g.C = C.data();
-  g.ldc = ldc;
-  g.M = p.M;
-  g.epilogue = e;
-  gemm(g);
+  gemm(p.args(packed, e, C.data(), ldc));
   INFO("M=" << p.M << " N=" << p.N << " K=" << p.K << " isa=" << isaName(packed.isa)
             << " epilogue=" << epilogueName(e));
   int bad = 0;
@@ -187,15 +192,7 @@ TEST_CASE("GEMM: row ranges compose to the whole, bit for bit", "[gemm]") {
   for (Isa isa : isasHere()) {
     const PackedB packed = packB(p.B.data(), p.K, p.N, isa);
     std::vector<float> whole(static_cast<std::size_t>(p.M) * p.N), parts(whole.size());
-    GemmArgs g;
-    g.A = p.A.data();
-    g.lda = p.lda;
-    g.B = &packed;
-    g.bias = p.bias.data();
-    g.ldc = p.N;
-    g.M = p.M;
-    g.epilogue = Epilogue::BiasGeluTanh;
-    g.C = whole.data();
+    GemmArgs g = p.args(packed, Epilogue::BiasGeluTanh, whole.data(), p.N);
     gemm(g);
     g.C = parts.data();
     for (auto [m0, m1] : {std::pair{37, 100}, std::pair{0, 5}, std::pair{5, 37}, std::pair{9, 9}})
@@ -211,15 +208,7 @@ TEST_CASE("GEMM: gemmParallel over a pool is gemm, bit for bit", "[gemm]") {
     for (Isa isa : isasHere()) {
       const PackedB packed = packB(p.B.data(), p.K, p.N, isa);
       std::vector<float> whole(static_cast<std::size_t>(p.M) * p.N);
-      GemmArgs g;
-      g.A = p.A.data();
-      g.lda = p.lda;
-      g.B = &packed;
-      g.bias = p.bias.data();
-      g.ldc = p.N;
-      g.M = p.M;
-      g.epilogue = Epilogue::BiasGelu;
-      g.C = whole.data();
+      GemmArgs g = p.args(packed, Epilogue::BiasGelu, whole.data(), p.N);
       gemm(g);
       for (int i = 0; i < 4; ++i) {
         std::vector<float> split(whole.size(), -1.0f);
@@ -238,17 +227,8 @@ TEST_CASE("GEMM: in-place residual add (C is R)", "[gemm]") {
   for (Isa isa : isasHere()) {
     const PackedB packed = packB(p.B.data(), p.K, p.N, isa);
     std::vector<float> C = p.R;
-    GemmArgs g;
-    g.A = p.A.data();
-    g.lda = p.lda;
-    g.B = &packed;
-    g.bias = p.bias.data();
-    g.residual = C.data();
-    g.ldr = p.N;
-    g.C = C.data();
-    g.ldc = p.N;
-    g.M = p.M;
-    g.epilogue = Epilogue::BiasResidual;
+    GemmArgs g = p.args(packed, Epilogue::BiasResidual, C.data(), p.N);
+    g.residual = C.data();  // in place: C is R
     gemm(g);
     int bad = 0;
     for (int i = 0; i < p.M; ++i)

@@ -12,6 +12,7 @@
 
 #include "frontend/import_model.h"
 #include "frontend/onnx_import.h"
+#include "test/golden.h"
 #include "ir/graph.h"
 
 // The onnx target defines ONNX_ML for its users; the tests only link it.
@@ -117,31 +118,13 @@ Result<GraphPtr> import(const Model& m, const std::string& name = "test.onnx") {
   return frontend::importOnnxBytes(b.data(), b.size(), name, "/nonexistent");
 }
 
-GraphPtr importOk(const Model& m) {
-  auto r = import(m);
-  INFO((r.ok() ? std::string() : r.message()));
-  REQUIRE(r.ok());
-  return std::move(*r);
-}
+GraphPtr importOk(const Model& m) { return test::requireOk(import(m)); }
 
 std::string importError(const Model& m, const std::string& name = "test.onnx") {
-  auto r = import(m, name);
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.message().find('\n') == std::string::npos);
-  return r.message();
+  return test::requireOneLineError(import(m, name));
 }
 
-/// The only node of op `op`.
-const ir::Node& only(const ir::Graph& g, ir::OpKind op) {
-  const ir::Node* found = nullptr;
-  for (const auto& n : g.nodes())
-    if (n->op == op) {
-      REQUIRE(found == nullptr);
-      found = n.get();
-    }
-  REQUIRE(found != nullptr);
-  return *found;
-}
+const ir::Node& only(const ir::Graph& g, ir::OpKind op) { return test::onlyNode(g, op); }
 
 std::vector<int64_t> ints(const ir::Node& n, const std::string& attr) {
   REQUIRE(n.has(attr));

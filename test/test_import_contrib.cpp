@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "frontend/onnx_import.h"
+#include "test/golden.h"
 #include "ir/graph.h"
 
 #ifndef ONNX_ML
@@ -92,30 +93,11 @@ void attrInts(onnx::NodeProto& n, const std::string& name, const std::vector<int
   for (int64_t x : v) a->add_ints(x);
 }
 
-std::unique_ptr<ir::Graph> importOk(const Model& m) {
-  auto r = m.import();
-  INFO((r.ok() ? std::string() : r.message()));
-  REQUIRE(r.ok());
-  return std::move(*r);
-}
+std::unique_ptr<ir::Graph> importOk(const Model& m) { return test::requireOk(m.import()); }
 
-std::string importError(const Model& m) {
-  auto r = m.import();
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.message().find('\n') == std::string::npos);
-  return r.message();
-}
+std::string importError(const Model& m) { return test::requireOneLineError(m.import()); }
 
-const ir::Node& only(const ir::Graph& g, OpKind op) {
-  const ir::Node* found = nullptr;
-  for (const auto& n : g.nodes())
-    if (n->op == op) {
-      REQUIRE(found == nullptr);
-      found = n.get();
-    }
-  REQUIRE(found != nullptr);
-  return *found;
-}
+const ir::Node& only(const ir::Graph& g, OpKind op) { return test::onlyNode(g, op); }
 
 /// x [batch, seq, 8] -> Attention (2 heads) -> y, mask as given.
 Model attentionModel(const std::vector<Dim>& maskDims, bool bias = true) {
