@@ -174,7 +174,8 @@ enum {
 
 /** C[M, N] = epilogue(A[M, K] x B + bias (+ residual)), B packed at compile
  *  time for this library's ISA (packB layout, panel width nr). Parallel over
- *  M on exec's pool. residual may equal C when ldr == ldc. */
+ *  M on exec's pool (and over N too when M has too few register tiles for
+ *  the workers). residual may equal C when ldr == ldc. M == 0 does nothing. */
 int bertc_k_linear(const bertc_k_exec* exec, const float* A, int64_t lda, int64_t M, const float* packedB, int64_t K,
                    int64_t N, const float* bias, const float* residual, int64_t ldr, float* C, int64_t ldc,
                    int epilogue);
