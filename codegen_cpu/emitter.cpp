@@ -122,7 +122,7 @@ void Emitter::emitStep(const Step& s) {
     case K::Add: return emitAdd(*this, s);
     case K::Attention: return emitAttention(*this, s);
     case K::GatherToken: return emitGatherToken(*this, s);
-    case K::MeanPool: fail(*s.node, "MeanPool is not lowered yet");
+    case K::MeanPool: return emitMeanPool(*this, s);
   }
 }
 

@@ -107,6 +107,7 @@ void emitEmbedLayerNorm(Emitter& e, const Step& s);  // emit_norm.cpp
 void emitElementwise(Emitter& e, const Step& s);  // emit_padded.cpp
 void emitCumSum(Emitter& e, const Step& s);       // emit_padded.cpp
 void emitGatherToken(Emitter& e, const Step& s);  // emit_padded.cpp
+void emitMeanPool(Emitter& e, const Step& s);     // emit_padded.cpp
 
 /// The ONNX dtype code of a value, as the library's kernels take it.
 inline int dtypeCode(const ir::Value* v) { return static_cast<int>(v->type.dtype); }
