@@ -11,5 +11,7 @@ using Command = std::function<int()>;
 Command addInspect(CLI::App& app);
 Command addRun(CLI::App& app);
 Command addOptimize(CLI::App& app);
+Command addCompile(CLI::App& app);
+Command addBench(CLI::App& app);
 
 }  // namespace bertc::cli

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   add(bertc::cli::addInspect);
   add(bertc::cli::addRun);
   add(bertc::cli::addOptimize);
+  add(bertc::cli::addCompile);
+  add(bertc::cli::addBench);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,10 +3,13 @@
 # registers, from the disassembly of the kernel objects (STYLE.md §9):
 #   gemm_avx512.cpp.o: microkernel<8>'s k loop holds exactly 16 vfmadd*ps on zmm
 #   gemm_avx2.cpp.o:   microkernel<6>'s k loop holds exactly 12 vfmadd*ps on ymm
-# and neither loop touches the stack (no accumulator spills); and that the
-# row kernels (rowops_avx512.cpp.o, rowops_avx2.cpp.o) use FMA on zmm / ymm.
+# and neither loop touches the stack (no accumulator spills); that the
+# row kernels (rowops_avx512.cpp.o, rowops_avx2.cpp.o) use FMA on zmm / ymm;
+# and that the model library's copies of the microkernels (linear.cpp.o of
+# bertc_libmodel_v4 and _v3, built with -march) keep the same k loops.
 #
-#   tools/check_fma.sh OBJECT...     (the objects of bertc_cpu_kernels; ctest passes them)
+#   tools/check_fma.sh OBJECT...     (the objects of bertc_cpu_kernels and
+#                                     bertc_libmodel_v3/_v4; ctest passes them)
 #   tools/check_fma.sh -v OBJECT...  (also print each hot loop)
 set -euo pipefail
 verbose=0
@@ -88,9 +91,12 @@ for obj in "$@"; do
     *gemm_avx2*) check "$obj" 6 ymm 12 ;;
     *rowops_avx512*) check_rowops "$obj" Avx512 zmm ;;
     *rowops_avx2*) check_rowops "$obj" Avx2 ymm ;;
+    *bertc_libmodel_v4*/linear.cpp.o) check "$obj" 8 zmm 16 ;;
+    *bertc_libmodel_v3*/linear.cpp.o) check "$obj" 6 ymm 12 ;;
   esac
 done
-if ((checked != 4)); then
-  echo "FAIL: expected the AVX2 and AVX-512 GEMM and row-kernel objects, checked $checked"; status=1
+if ((checked != 6)); then
+  echo "FAIL: expected the AVX2 and AVX-512 GEMM, row-kernel and model-library GEMM objects, checked $checked"
+  status=1
 fi
 exit $status

@@ -28,6 +28,8 @@ enum class Epilogue {
   BiasGelu,      ///< C = gelu(A x B + bias), gelu(x) = x/2 (1 + erf(x/sqrt 2))
   BiasGeluTanh,  ///< C = gelu_tanh(A x B + bias), x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   BiasResidual,  ///< C = A x B + bias + R
+  BiasTanh,      ///< C = tanh(A x B + bias)
+  BiasRelu,      ///< C = max(A x B + bias, 0)
 };
 
 const char* isaName(Isa isa);
@@ -41,21 +43,34 @@ int panelWidth(Isa isa);
 /// 6 for Avx2. Row ranges that start on a multiple of it split work along tiles.
 constexpr int microkernelRows(Isa isa) { return isa == Isa::Avx512 ? 8 : 6; }
 
+/// What the microkernel reads of a packed B: ceil(N / nr) panels of nr
+/// columns, panel j holding B[k][j*nr + c] at data[(j*K + k)*nr + c] (columns
+/// past N zero). Not owning: a PackedB gives one (view()), and the model
+/// library (codegen_cpu/libmodel) makes one over weights packed at compile
+/// time, or over a range of a PackedB's panels to split a GEMM along N.
+struct PackedBView {
+  const float* data = nullptr;
+  int K = 0, N = 0, nr = 0;
+
+  int panels() const { return (N + nr - 1) / nr; }
+  const float* panel(int j) const { return data + static_cast<std::ptrdiff_t>(j) * K * nr; }
+};
+
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
 
-/// B re-laid out for one ISA's microkernel: ceil(N / nr) panels of nr
-/// columns; panel j holds B[k][j*nr + c] at data[(j*K + k)*nr + c], so a
-/// panel is read K-major, one nr-wide row per k. Columns past N are zero.
+/// B re-laid out for one ISA's microkernel, owning its memory: the layout of
+/// PackedBView, so a panel is read K-major, one nr-wide row per k.
 /// 64-byte aligned.
 struct PackedB {
   Isa isa = Isa::Avx2;
   int K = 0, N = 0, nr = 0;
   std::unique_ptr<float[], AlignedFree> data;
 
-  int panels() const { return (N + nr - 1) / nr; }
-  const float* panel(int j) const { return data.get() + static_cast<std::ptrdiff_t>(j) * K * nr; }
+  PackedBView view() const { return {data.get(), K, N, nr}; }
+  int panels() const { return view().panels(); }
+  const float* panel(int j) const { return view().panel(j); }
 };
 
 /// Packs B[K,N] (row-major, ldb = N) for `isa`'s microkernel. With

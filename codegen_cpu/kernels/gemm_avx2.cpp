@@ -19,6 +19,6 @@ constexpr int MR = microkernelRows(Isa::Avx2);
 
 }  // namespace
 
-void detail::gemmRowsAvx2(const GemmArgs& args, int m0, int m1) { gemmRowsImpl(args, m0, m1); }
+void detail::gemmRowsAvx2(const GemmArgs& args, int m0, int m1) { gemmRowsImpl(args, args.B->view(), m0, m1); }
 
 }  // namespace bertc::cpu

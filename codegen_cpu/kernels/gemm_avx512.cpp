@@ -19,6 +19,6 @@ constexpr int MR = microkernelRows(Isa::Avx512);
 
 }  // namespace
 
-void detail::gemmRowsAvx512(const GemmArgs& args, int m0, int m1) { gemmRowsImpl(args, m0, m1); }
+void detail::gemmRowsAvx512(const GemmArgs& args, int m0, int m1) { gemmRowsImpl(args, args.B->view(), m0, m1); }
 
 }  // namespace bertc::cpu

@@ -6,7 +6,8 @@
  * clang-19 to LLVM bitcode, once per ISA (x86-64-v3 and x86-64-v4), and
  * linked into each generated module, where every function here is
  * internalized: two models in one program never share or clash on a
- * `bertc_k_` symbol. It is also built natively (bertc_model_lib) for tests.
+ * `bertc_k_` symbol. It is also built natively (bertc_libmodel_v3 and
+ * bertc_libmodel_v4, one per ISA) for tests.
  *
  * The generated code of a model is three things (codegen_cpu/emit_*.cpp):
  *   - a constant bertc_k_model descriptor (names, dtypes, shapes, bounds);
@@ -95,13 +96,15 @@ typedef struct bertc_k_model {
 /** threads: 1 runs on the calling thread, 0 one thread per CPU, n > 1 a pool
  *  of n. Returns BERTC_OK or an error (message in bertc_rt_last_error()). */
 int bertc_k_api_create(const bertc_k_model* m, void** ctx, int threads);
-/** As create, on a pool (or host scheduler) the caller owns and keeps alive. */
+/** As create, on a pool (or host scheduler) the caller owns and keeps alive.
+ *  pool NULL is BERTC_ERR_NULL_ARG (create with threads 1 runs inline). */
 int bertc_k_api_create_with_pool(const bertc_k_model* m, void** ctx, bertc_rt_pool* pool);
 void bertc_k_api_destroy(void* ctx);
 /** Bytes of caller-owned scratch a run at (batch, seq) needs; 0 when out of
  *  range. */
 size_t bertc_k_api_scratch_bytes(const bertc_k_model* m, int64_t batch, int64_t seq);
-/** Runs with scratch the context owns (grown on demand, kept). */
+/** Runs with scratch the context owns (grown on demand, kept). A context
+ *  runs one call at a time; separate contexts may run at once. */
 int bertc_k_api_run(const bertc_k_model* m, void* ctx, int64_t batch, int64_t seq, const void* const* in,
                     void* const* out);
 /** Runs in caller-owned scratch of at least scratch_bytes(batch, seq) bytes,
@@ -171,7 +174,8 @@ enum {
 
 /** C[M, N] = epilogue(A[M, K] x B + bias (+ residual)), B packed at compile
  *  time for this library's ISA (packB layout, panel width nr). Parallel over
- *  M on exec's pool. residual may equal C when ldr == ldc. */
+ *  M on exec's pool (and over N too when M has too few register tiles for
+ *  the workers). residual may equal C when ldr == ldc. M == 0 does nothing. */
 int bertc_k_linear(const bertc_k_exec* exec, const float* A, int64_t lda, int64_t M, const float* packedB, int64_t K,
                    int64_t N, const float* bias, const float* residual, int64_t ldr, float* C, int64_t ldc,
                    int epilogue);
@@ -193,7 +197,9 @@ int bertc_k_add(const bertc_k_exec* exec, const float* X, int64_t ldx, const flo
 
 /** Embeddings + LayerNorm of T packed tokens: ids, seg (may be NULL), pos
  *  are int64 [T] already gathered. Returns BERTC_ERR_OUT_OF_RANGE naming the
- *  batch row and position (from tok) of the first id out of its table. */
+ *  batch row and position (from tok) of the first id out of its table.
+ *  The segment embedding is added only when both seg and seg_table are
+ *  given. Y has leading dimension H. */
 int bertc_k_embed_layernorm(const bertc_k_exec* exec, const int64_t* ids, const int64_t* seg, const int64_t* pos,
                             const float* word, int64_t vocab, const float* pos_table, int64_t positions,
                             const float* seg_table, int64_t types, const float* gamma, const float* beta, float* Y,

@@ -1,0 +1,230 @@
+// `bertc bench`: compile a model in process (LLVM ORC JIT), run it on random
+// inputs, and report latency, throughput, compile time and memory; with
+// --compare, the error against the reference interpreter on the original
+// model.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "cmd/commands.h"
+#include "cmd/json.h"
+#include "cmd/model_loading.h"
+#include "codegen_cpu/compile.h"
+#include "ir/interp.h"
+#include "passes/pipeline.h"
+
+namespace bertc::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchFlags {
+  std::string model;
+  std::string target = "cpu";
+  int64_t batch = 1, seq = 128;
+  int threads = 1;
+  std::string lengths;
+  int warmup = 3;
+  int runs = 0;
+  double minTime = 2.0;
+  bool compare = false;
+  bool json = false;
+  uint64_t seed = 1;
+  cpu::CompileOptions cpu;
+};
+
+long long peakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return -1;
+}
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+/// "uniform:16-128" -> {16, 128}.
+std::optional<std::pair<int64_t, int64_t>> parseLengths(const std::string& s) {
+  int64_t lo = 0, hi = 0;
+  if (std::sscanf(s.c_str(), "uniform:%ld-%ld", &lo, &hi) != 2 || lo < 1 || hi < lo) return std::nullopt;
+  return std::make_pair(lo, hi);
+}
+
+/// The graph input a value is computed from through Casts and Identities.
+const ir::Value* sourceInput(const ir::Value* v) {
+  while (v && v->producer && (v->producer->op == ir::OpKind::Cast || v->producer->op == ir::OpKind::Identity))
+    v = v->producer->operand(0);
+  return v && v->isInput ? v : nullptr;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  return v[i];
+}
+
+int runBench(BenchFlags& f) {
+  if (f.target != "cpu") return reportError(fmt::format("bench: --target={} is not available yet; use --target=cpu", f.target));
+  if (f.batch < 1 || f.seq < 1) return reportError("bench: --batch and --seq must be at least 1");
+  std::optional<std::pair<int64_t, int64_t>> lengths;
+  if (!f.lengths.empty() && !(lengths = parseLengths(f.lengths)))
+    return reportError(fmt::format("bench: --lengths {}: expected uniform:MIN-MAX with 1 <= MIN <= MAX", f.lengths));
+  if (f.cpu.maxBatch == 0) f.cpu.maxBatch = f.batch;
+  if (f.cpu.maxSeq == 0) f.cpu.maxSeq = f.seq;
+
+  const auto t0 = Clock::now();
+  auto g = loadModelOrReport(f.model);
+  if (!g) return 1;
+  auto fused = passes::runPipeline(*g, passes::PipelineOptions{});
+  if (!fused.ok()) return reportError(f.model + ": " + fused.message());
+  auto jit = cpu::JitModel::create(*g, f.model, f.cpu);
+  if (!jit) return reportError(jit.message());
+  cpu::JitModel& m = **jit;
+  const double compileSeconds = seconds(t0, Clock::now());
+
+  // Inputs: ids uniform in their table, the mask by --lengths (right-padded), the rest 0.
+  std::mt19937_64 rng(f.seed);
+  std::vector<int64_t> lens(static_cast<size_t>(f.batch), f.seq);
+  if (lengths)
+    for (auto& l : lens) l = std::min(f.seq, std::uniform_int_distribution<int64_t>(lengths->first, lengths->second)(rng));
+  const ir::Value* maskInput = m.plan().mask ? sourceInput(m.plan().mask) : nullptr;
+  std::vector<ir::Tensor> inputs;
+  for (const ir::Value* in : g->inputs()) {
+    ir::Tensor t = ir::Tensor::allocate(in->type.dtype, {f.batch, f.seq});
+    auto range = m.plan().idRanges.find(in);
+    for (int64_t b = 0; b < f.batch; ++b)
+      for (int64_t s = 0; s < f.seq; ++s) {
+        const size_t i = static_cast<size_t>(b * f.seq + s);
+        const bool real = s < lens[static_cast<size_t>(b)];
+        int64_t v = 0;
+        if (in == maskInput) v = real ? 1 : 0;
+        else if (range != m.plan().idRanges.end() && real) v = std::uniform_int_distribution<int64_t>(1, range->second - 1)(rng);
+        t.setInt(i, v);
+      }
+    inputs.push_back(std::move(t));
+  }
+  std::vector<ir::Tensor> outputs;
+  for (const ir::Value* o : g->outputs()) {
+    std::vector<int64_t> shape;
+    for (size_t a = 0; a < o->type.rank(); ++a) {
+      const ir::SymExpr& d = o->type.shape[a];
+      shape.push_back(d == m.plan().batchDim ? f.batch : d == m.plan().seqDim ? f.seq : d.constValue().value_or(1));
+    }
+    outputs.push_back(ir::Tensor::allocate(o->type.dtype, shape));
+  }
+  std::vector<const void*> in;
+  std::vector<void*> out;
+  for (auto& t : inputs) in.push_back(t.data());
+  for (auto& t : outputs) out.push_back(t.mutableData());
+
+  void* ctx = nullptr;
+  if (m.createContext(&ctx, f.threads) != 0) return reportError(std::string("bench: ") + m.lastError(nullptr));
+  std::vector<double> times;
+  const auto runStart = Clock::now();
+  for (int i = 0;; ++i) {
+    const auto a = Clock::now();
+    if (m.runV(ctx, f.batch, f.seq, in.data(), out.data()) != 0) {
+      std::string msg = m.lastError(ctx);
+      m.destroyContext(ctx);
+      return reportError("bench: run failed: " + msg);
+    }
+    const auto b = Clock::now();
+    if (i >= f.warmup) times.push_back(seconds(a, b) * 1e3);
+    const bool enough = f.runs > 0 ? static_cast<int>(times.size()) >= f.runs
+                                   : (times.size() >= 10 && seconds(runStart, b) >= f.minTime);
+    if (enough) break;
+  }
+  m.destroyContext(ctx);
+
+  const double median = percentile(times, 0.5), p90 = percentile(times, 0.9), p99 = percentile(times, 0.99);
+  const double minimum = *std::min_element(times.begin(), times.end());
+  int64_t realTokens = 0;
+  for (int64_t l : lens) realTokens += l;
+
+  // --compare: the reference interpreter on the original model, real tokens only.
+  std::vector<double> errors;
+  if (f.compare) {
+    auto original = loadModelOrReport(f.model);
+    if (!original) return 1;
+    auto ref = ir::interpret(*original, inputs);
+    if (!ref.ok()) return reportError("bench: reference interpreter: " + ref.message());
+    for (size_t o = 0; o < outputs.size(); ++o) {
+      const ir::Tensor& a = outputs[o];
+      const ir::Tensor& r = (*ref)[o];
+      const bool tokenRows = a.shape().size() >= 2 && a.shape()[1] == f.seq && a.shape()[0] == f.batch;
+      const int64_t rowElems = tokenRows ? a.numel() / (f.batch * f.seq) : 0;
+      double maxErr = 0, maxRef = 0;
+      for (int64_t i = 0; i < a.numel(); ++i) {
+        if (tokenRows) {
+          const int64_t token = i / rowElems;
+          if (token % f.seq >= lens[static_cast<size_t>(token / f.seq)]) continue;
+        }
+        maxErr = std::max(maxErr, std::fabs(a.getDouble(i) - r.getDouble(i)));
+        maxRef = std::max(maxRef, std::fabs(r.getDouble(i)));
+      }
+      errors.push_back(maxRef > 0 ? maxErr / maxRef : maxErr);
+    }
+  }
+
+  if (f.json) {
+    JsonWriter j;
+    j.beginObject().field("model", f.model).field("target", f.target).field("cpu", f.cpu.cpu);
+    j.field("batch", f.batch).field("seq", f.seq).field("threads", static_cast<int64_t>(f.threads));
+    j.field("real_tokens", realTokens).field("compile_seconds", compileSeconds);
+    j.field("runs", static_cast<int64_t>(times.size())).field("median_ms", median).field("min_ms", minimum);
+    j.field("p90_ms", p90).field("p99_ms", p99);
+    j.field("sequences_per_second", static_cast<double>(f.batch) / (median / 1e3));
+    j.field("peak_memory_bytes", static_cast<int64_t>(peakRssBytes()));
+    j.beginArray("times_ms");
+    for (double t : times) j.field(nullptr, t);
+    j.endArray();
+    if (f.compare) {
+      j.beginObject("max_error");
+      for (size_t o = 0; o < errors.size(); ++o) j.field(g->outputs()[o]->name.c_str(), errors[o]);
+      j.endObject();
+    }
+    j.endObject();
+    fmt::print("{}\n", j.str());
+    return 0;
+  }
+  fmt::print("model      {}\n", f.model);
+  fmt::print("target     cpu ({}), {} thread(s), batch {}, seq {}, {} real tokens\n", f.cpu.cpu, f.threads, f.batch,
+             f.seq, realTokens);
+  fmt::print("compile    {:.2f} s (import, fuse, plan, LLVM, JIT)\n", compileSeconds);
+  fmt::print("latency    median {:.3f} ms, min {:.3f}, p90 {:.3f}, p99 {:.3f} ({} runs)\n", median, minimum, p90, p99,
+             times.size());
+  fmt::print("throughput {:.1f} sequences/s, {:.0f} tokens/s\n", static_cast<double>(f.batch) / (median / 1e3),
+             static_cast<double>(realTokens) / (median / 1e3));
+  fmt::print("memory     peak {:.1f} MiB\n", static_cast<double>(peakRssBytes()) / (1 << 20));
+  for (size_t o = 0; o < errors.size(); ++o)
+    fmt::print("compare    {}: max |a-b|/max|b| {:.2e} vs the reference interpreter{}\n", g->outputs()[o]->name,
+               errors[o], errors[o] <= 1e-4 ? "" : "  ABOVE 1e-4");
+  return 0;
+}
+
+}  // namespace
+
+Command addBench(CLI::App& app) {
+  auto f = std::make_shared<BenchFlags>();
+  CLI::App* sub = app.add_subcommand("bench", "Compile a model in process and time it on random inputs");
+  sub->add_option("model", f->model, "ONNX model file")->required();
+  sub->add_option("--target", f->target, "cpu")->capture_default_str();
+  sub->add_option("--cpu", f->cpu.cpu, "x86-64-v3, x86-64-v4 or native")->capture_default_str();
+  sub->add_option("--batch", f->batch, "sequences per run")->capture_default_str();
+  sub->add_option("--seq", f->seq, "tokens per sequence (padded length)")->capture_default_str();
+  sub->add_option("--threads", f->threads, "threads (0: one per CPU)")->capture_default_str();
+  sub->add_option("--lengths", f->lengths, "real lengths, e.g. uniform:16-128 (right-padded; default: all of --seq)");
+  sub->add_option("--warmup", f->warmup, "untimed runs first")->capture_default_str();
+  sub->add_option("--runs", f->runs, "timed runs (default: at least 10 and --min-time seconds)");
+  sub->add_option("--min-time", f->minTime, "seconds of timed runs")->capture_default_str();
+  sub->add_option("--seed", f->seed, "random seed of the inputs")->capture_default_str();
+  sub->add_flag("--compare", f->compare, "report the max error against the reference interpreter on the original model");
+  sub->add_flag("--json", f->json, "print the results as JSON");
+  return [f]() -> int { return runBench(*f); };
+}
+
+}  // namespace bertc::cli

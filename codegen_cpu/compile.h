@@ -1,0 +1,82 @@
+// The CPU code generator's entry points: compile a fused graph into an
+// object file and a C header (`bertc compile --target=cpu`), or into
+// in-process code through LLVM's ORC JIT (`bertc bench`, tests).
+//
+// The generated code is the model library (libmodel/, C++ compiled to LLVM
+// bitcode for the chosen ISA when bertc was built) plus what emit_*.cpp adds
+// for the model: its weights (GEMM weights prepacked into the microkernel's
+// panel layout), a body of kernel calls with the shapes as constants and
+// activations at planned arena offsets, and the exported C API. The whole
+// module is internalized but for the `<name>_` API and optimized together.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "codegen_cpu/plan.h"
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "kernels/gemm.h"
+
+namespace bertc::cpu {
+
+enum class EmitKind { Object, Assembly, LlvmIr };
+
+struct CompileOptions {
+  std::string name = "bert";      ///< symbol prefix, a C identifier
+  std::string cpu = "x86-64-v3";  ///< x86-64-v3 | x86-64-v4 | native, as -march
+  int64_t maxBatch = 0;           ///< 0: the default (plan.h)
+  int64_t maxSeq = 0;
+  EmitKind emit = EmitKind::Object;
+  /// Called with a line per finished stage ("plan 0.01 s"), for -v.
+  std::function<void(const std::string&)> progress;
+};
+
+/// The ISA and LLVM CPU a --cpu value means on this host; an error for an
+/// unknown value.
+struct Target {
+  Isa isa = Isa::Avx2;
+  std::string cpu;       ///< LLVM CPU name
+  std::string features;  ///< LLVM feature string ("" = the CPU's)
+};
+Result<Target> resolveTarget(const std::string& cpu);
+
+/// Whether `name` can prefix C symbols (a C identifier, not a keyword).
+bool isValidPrefix(const std::string& name);
+
+/// Compiles `g` (after the default pass pipeline) into `outPath` (object,
+/// assembly or LLVM IR per opts.emit) and writes the C header to
+/// `headerPath` (skipped when empty). `file` names the model in messages.
+Status compileToFiles(const ir::Graph& g, const std::string& file, const CompileOptions& opts,
+                      const std::string& outPath, const std::string& headerPath);
+
+/// The C header of a compiled model: the API documented for its users.
+std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name);
+
+/// A model compiled in process. The function pointers are the C API of
+/// bert.h with the model's prefix stripped (run_v takes arrays of inputs and
+/// outputs in model order).
+class JitModel {
+ public:
+  static Result<std::unique_ptr<JitModel>> create(const ir::Graph& g, const std::string& file,
+                                                  const CompileOptions& opts);
+  ~JitModel();
+
+  int (*createContext)(void** ctx, int threads) = nullptr;
+  void (*destroyContext)(void* ctx) = nullptr;
+  int (*runV)(void* ctx, int64_t batch, int64_t seq, const void* const* in, void* const* out) = nullptr;
+  size_t (*scratchBytes)(int64_t batch, int64_t seq) = nullptr;
+  const char* (*lastError)(const void* ctx) = nullptr;
+
+  const Plan& plan() const { return plan_; }
+
+ private:
+  JitModel() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Plan plan_;
+};
+
+}  // namespace bertc::cpu
