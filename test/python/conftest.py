@@ -58,11 +58,3 @@ def build_dir() -> Path:
     """The build tree that holds the bertc binary (build/ by default)."""
     return Path(bertc_path()).resolve().parents[1]
 
-
-@pytest.fixture(scope="session")
-def bertc_compile(bertc):
-    """Skips a test that needs `bertc compile` where this bertc has no such command."""
-    usage = run_bertc("--help").stdout
-    if not any(line.split()[:1] == ["compile"] for line in usage.splitlines()):
-        pytest.skip("`bertc compile` is not in this build of bertc yet")
-    return bertc

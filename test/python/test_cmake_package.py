@@ -41,7 +41,7 @@ def test_install_layout(prefix):
         assert (prefix / path).exists() or (prefix / path.replace("lib/", "lib64/")).exists(), path
 
 
-def test_host_project_builds_and_runs(bertc_compile, prefix, tmp_path):
+def test_host_project_builds_and_runs(bertc, prefix, tmp_path):
     host_build = tmp_path / "host-build"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     _run("cmake", "-S", REPO / "test" / "python" / "cmake_host", "-B", host_build, *generator,
