@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "cmd/commands.h"
@@ -15,6 +16,7 @@
 #include "cmd/model_loading.h"
 #include "codegen_cpu/compile.h"
 #include "ir/interp.h"
+#include "ir/ops.h"
 #include "passes/pipeline.h"
 
 namespace bertc::cli {
@@ -32,6 +34,7 @@ struct BenchFlags {
   int runs = 0;
   double minTime = 2.0;
   bool compare = false;
+  bool profile = false;
   bool json = false;
   uint64_t seed = 1;
   cpu::CompileOptions cpu;
@@ -73,6 +76,7 @@ int runBench(BenchFlags& f) {
   std::optional<std::pair<int64_t, int64_t>> lengths;
   if (!f.lengths.empty() && !(lengths = parseLengths(f.lengths)))
     return reportError(fmt::format("bench: --lengths {}: expected uniform:MIN-MAX with 1 <= MIN <= MAX", f.lengths));
+  f.cpu.profile = f.profile;
   if (f.cpu.maxBatch == 0) f.cpu.maxBatch = f.batch;
   if (f.cpu.maxSeq == 0) f.cpu.maxSeq = f.seq;
 
@@ -125,7 +129,8 @@ int runBench(BenchFlags& f) {
   if (m.createContext(&ctx, f.threads) != 0) return reportError(std::string("bench: ") + m.lastError(nullptr));
   std::vector<double> times;
   const auto runStart = Clock::now();
-  for (int i = 0;; ++i) {
+  int allRuns = 0;
+  for (int i = 0;; ++i, ++allRuns) {
     const auto a = Clock::now();
     if (m.runV(ctx, f.batch, f.seq, in.data(), out.data()) != 0) {
       std::string msg = m.lastError(ctx);
@@ -136,7 +141,10 @@ int runBench(BenchFlags& f) {
     if (i >= f.warmup) times.push_back(seconds(a, b) * 1e3);
     const bool enough = f.runs > 0 ? static_cast<int>(times.size()) >= f.runs
                                    : (times.size() >= 10 && seconds(runStart, b) >= f.minTime);
-    if (enough) break;
+    if (enough) {
+      ++allRuns;
+      break;
+    }
   }
   m.destroyContext(ctx);
 
@@ -170,6 +178,27 @@ int runBench(BenchFlags& f) {
     }
   }
 
+  // --profile: milliseconds per run in each step, and per kind of step.
+  struct ProfileRow {
+    std::string what;
+    double ms;
+  };
+  std::vector<ProfileRow> steps, kinds;
+  if (f.profile) {
+    const std::vector<double> secs = m.profile();
+    std::map<std::string, double> byKind;
+    for (size_t i = 0; i < secs.size(); ++i) {
+      const cpu::Step& st = m.plan().steps[i];
+      const double ms = secs[i] * 1e3 / allRuns;
+      std::string kind = std::string(ir::opName(st.node->op));
+      if (st.fused) kind += "+" + std::string(ir::opName(st.fused->op));
+      steps.push_back({st.node->name + " (" + kind + ")", ms});
+      byKind[kind] += ms;
+    }
+    for (const auto& [k, ms] : byKind) kinds.push_back({k, ms});
+    std::sort(kinds.begin(), kinds.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.ms > b.ms; });
+  }
+
   if (f.json) {
     JsonWriter j;
     j.beginObject().field("model", f.model).field("target", f.target).field("cpu", f.cpu.cpu);
@@ -187,6 +216,14 @@ int runBench(BenchFlags& f) {
       for (size_t o = 0; o < errors.size(); ++o) j.field(g->outputs()[o]->name.c_str(), errors[o]);
       j.endObject();
     }
+    if (f.profile) {
+      j.beginObject("profile_ms_by_op");
+      for (const auto& r : kinds) j.field(r.what.c_str(), r.ms);
+      j.endObject();
+      j.beginArray("profile_ms_by_step");
+      for (const auto& r : steps) j.beginObject().field("step", r.what).field("ms", r.ms).endObject();
+      j.endArray();
+    }
     j.endObject();
     fmt::print("{}\n", j.str());
     return 0;
@@ -200,6 +237,14 @@ int runBench(BenchFlags& f) {
   fmt::print("throughput {:.1f} sequences/s, {:.0f} tokens/s\n", static_cast<double>(f.batch) / (median / 1e3),
              static_cast<double>(realTokens) / (median / 1e3));
   fmt::print("memory     peak {:.1f} MiB\n", static_cast<double>(peakRssBytes()) / (1 << 20));
+  if (f.profile) {
+    double total = 0;
+    for (const auto& r : kinds) total += r.ms;
+    fmt::print("profile    per run, by op ({:.3f} ms in steps; runs include warmup):\n", total);
+    for (const auto& r : kinds) fmt::print("  {:<32} {:9.3f} ms {:5.1f}%\n", r.what, r.ms, 100 * r.ms / total);
+    fmt::print("profile    by step:\n");
+    for (const auto& r : steps) fmt::print("  {:<70} {:9.3f} ms\n", r.what, r.ms);
+  }
   for (size_t o = 0; o < errors.size(); ++o)
     fmt::print("compare    {}: max |a-b|/max|b| {:.2e} vs the reference interpreter{}\n", g->outputs()[o]->name,
                errors[o], errors[o] <= 1e-4 ? "" : "  ABOVE 1e-4");
@@ -223,6 +268,7 @@ Command addBench(CLI::App& app) {
   sub->add_option("--min-time", f->minTime, "seconds of timed runs")->capture_default_str();
   sub->add_option("--seed", f->seed, "random seed of the inputs")->capture_default_str();
   sub->add_flag("--compare", f->compare, "report the max error against the reference interpreter on the original model");
+  sub->add_flag("--profile", f->profile, "time every kernel step (adds a clock read per step)");
   sub->add_flag("--json", f->json, "print the results as JSON");
   return [f]() -> int { return runBench(*f); };
 }

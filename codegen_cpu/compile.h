@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "codegen_cpu/plan.h"
 #include "ir/graph.h"
@@ -30,6 +31,9 @@ struct CompileOptions {
   int64_t maxBatch = 0;           ///< 0: the default (plan.h)
   int64_t maxSeq = 0;
   EmitKind emit = EmitKind::Object;
+  /// JIT only: time every step (JitModel::profile). The object writer
+  /// ignores it, so no artifact calls back into bertc.
+  bool profile = false;
   /// Called with a line per finished stage ("plan 0.01 s"), for -v.
   std::function<void(const std::string&)> progress;
 };
@@ -71,6 +75,10 @@ class JitModel {
   const char* (*lastError)(const void* ctx) = nullptr;
 
   const Plan& plan() const { return plan_; }
+
+  /// With CompileOptions::profile: seconds spent in each plan step, summed
+  /// over every run since creation (one entry per plan().steps).
+  std::vector<double> profile() const;
 
  private:
   JitModel() = default;

@@ -301,7 +301,7 @@ Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, co
     llvm::Module& m = *out.module;
     m.setTargetTriple(kTriple);
 
-    Emitter e(m, g, out.plan, target->isa, file);
+    Emitter e(m, g, out.plan, target->isa, file, opts.profile);
     llvm::Function* body = e.emitBody(opts.name + "_body");
     watch.lap("emit");
     // The weights: one 64-byte-aligned blob, emitted as bytes (an i8 array
@@ -360,7 +360,9 @@ void optimizeModule(llvm::Module& m, llvm::TargetMachine& tm) {
 Status compileToFiles(const ir::Graph& g, const std::string& file, const CompileOptions& opts,
                       const std::string& outPath, const std::string& headerPath) {
   llvm::LLVMContext c;
-  auto gen = buildModule(c, g, file, opts);
+  CompileOptions objectOpts = opts;
+  objectOpts.profile = false;  // an artifact never calls back into bertc
+  auto gen = buildModule(c, g, file, objectOpts);
   if (!gen) return gen.status();
   Stopwatch watch(opts);
   auto tm = makeTargetMachine(gen->target);

@@ -77,4 +77,14 @@ void emitGatherToken(Emitter& e, const Step& s) {
   e.call("bertc_k_gather_token", {e.addr(n.operand(0)), e.rowOf(), e.batch(), e.seq(), e.i64(index), e.i64(w), e.addr(s.out)});
 }
 
+/// MeanPool(X, mask) over the packed tokens: each sequence's rows are its
+/// real tokens, so the mean is their sum over their count (plan.cpp checks
+/// the mask is the packing one, with 0/1 values).
+void emitMeanPool(Emitter& e, const Step& s) {
+  const ir::Node& n = *s.node;
+  const int64_t w = s.out->type.shape.back().constValue().value();
+  e.call("bertc_k_mean_pool", {e.addr(n.operand(0)), e.seqStart(), e.batch(), e.i64(w),
+                               e.f32(n.getFloat("epsilon", 1e-9)), e.addr(s.out)});
+}
+
 }  // namespace bertc::cpu

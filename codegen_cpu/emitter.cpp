@@ -14,8 +14,8 @@ namespace bertc::cpu {
 
 using ir::DType;
 
-Emitter::Emitter(llvm::Module& m, const ir::Graph& g, const Plan& plan, Isa isa, std::string file)
-    : m_(m), g_(g), plan_(plan), isa_(isa), file_(std::move(file)), b_(m.getContext()) {
+Emitter::Emitter(llvm::Module& m, const ir::Graph& g, const Plan& plan, Isa isa, std::string file, bool profile)
+    : m_(m), g_(g), plan_(plan), isa_(isa), file_(std::move(file)), profile_(profile), b_(m.getContext()) {
   // Every weight address is an offset from this; emit_model.cpp replaces it
   // with the real constant once the blob is complete.
   weights_ = new llvm::GlobalVariable(m_, llvm::ArrayType::get(b_.getInt8Ty(), 0), true,
@@ -122,7 +122,7 @@ void Emitter::emitStep(const Step& s) {
     case K::Add: return emitAdd(*this, s);
     case K::Attention: return emitAttention(*this, s);
     case K::GatherToken: return emitGatherToken(*this, s);
-    case K::MeanPool: fail(*s.node, "MeanPool is not lowered yet");
+    case K::MeanPool: return emitMeanPool(*this, s);
   }
 }
 
@@ -154,6 +154,15 @@ void Emitter::emitOutputs() {
   }
 }
 
+/// bertc_profile_mark(i): step i starts (i == steps: the last one ended).
+/// Only the JIT defines it (jit.cpp).
+void Emitter::emitProfileMark(size_t step) {
+  if (!profile_) return;
+  llvm::FunctionCallee mark =
+      m_.getOrInsertFunction("bertc_profile_mark", llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt32Ty()}, false));
+  b_.CreateCall(mark, {i32(static_cast<int64_t>(step))});
+}
+
 llvm::Function* Emitter::emitBody(const std::string& name) {
   llvm::LLVMContext& c = m_.getContext();
   llvm::Type* ptr = b_.getPtrTy();
@@ -174,7 +183,9 @@ llvm::Function* Emitter::emitBody(const std::string& name) {
   // The planner put the [batch, seq] arithmetic first: the mask is known
   // before packing, and packing before any token-layout step.
   bool packed = false;
-  for (const Step& s : plan_.steps) {
+  for (size_t i = 0; i < plan_.steps.size(); ++i) {
+    const Step& s = plan_.steps[i];
+    emitProfileMark(i);
     const bool padded = s.kind == Step::Kind::Elementwise || s.kind == Step::Kind::CumSum;
     if (!padded && !packed) {
       emitPack();
@@ -182,6 +193,7 @@ llvm::Function* Emitter::emitBody(const std::string& name) {
     }
     emitStep(s);
   }
+  emitProfileMark(plan_.steps.size());
   if (!packed) emitPack();
   emitOutputs();
   b_.CreateRet(b_.getInt32(0));

@@ -21,7 +21,7 @@ namespace bertc::cpu {
 
 class Emitter {
  public:
-  Emitter(llvm::Module& m, const ir::Graph& g, const Plan& plan, Isa isa, std::string file);
+  Emitter(llvm::Module& m, const ir::Graph& g, const Plan& plan, Isa isa, std::string file, bool profile = false);
 
   /// Emits the body function (`<prefix>body`) and returns it.
   llvm::Function* emitBody(const std::string& name);
@@ -79,12 +79,14 @@ class Emitter {
   void emitStep(const Step& s);
   void emitPack();
   void emitOutputs();
+  void emitProfileMark(size_t step);
 
   llvm::Module& m_;
   const ir::Graph& g_;
   const Plan& plan_;
   Isa isa_;
   std::string file_;
+  bool profile_;
   llvm::IRBuilder<> b_;
   llvm::GlobalVariable* weights_ = nullptr;
   std::vector<char> blob_;
@@ -107,6 +109,7 @@ void emitEmbedLayerNorm(Emitter& e, const Step& s);  // emit_norm.cpp
 void emitElementwise(Emitter& e, const Step& s);  // emit_padded.cpp
 void emitCumSum(Emitter& e, const Step& s);       // emit_padded.cpp
 void emitGatherToken(Emitter& e, const Step& s);  // emit_padded.cpp
+void emitMeanPool(Emitter& e, const Step& s);     // emit_padded.cpp
 
 /// The ONNX dtype code of a value, as the library's kernels take it.
 inline int dtypeCode(const ir::Value* v) { return static_cast<int>(v->type.dtype); }

@@ -2,6 +2,7 @@
 // through LLVM's ORC LLJIT. The runtime stub's functions resolve to the copy
 // linked into bertc; libc's to the process.
 #include <fmt/core.h>
+#include <chrono>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
@@ -15,6 +16,30 @@ namespace bertc::cpu {
 struct JitModel::Impl {
   std::unique_ptr<llvm::orc::LLJIT> jit;
 };
+
+namespace {
+
+/// --profile: the generated body calls bertc_profile_mark(i) as step i
+/// starts. Runs are on the caller's thread, one at a time per process in
+/// `bertc bench`, so one table serves.
+struct ProfileTable {
+  std::vector<double> seconds;
+  std::chrono::steady_clock::time_point last;
+  int lastStep = -1;
+};
+ProfileTable gProfile;
+
+extern "C" void bertcProfileMark(int step) {
+  const auto now = std::chrono::steady_clock::now();
+  if (step > 0 && gProfile.lastStep == step - 1 && static_cast<size_t>(step) <= gProfile.seconds.size())
+    gProfile.seconds[static_cast<size_t>(step - 1)] += std::chrono::duration<double>(now - gProfile.last).count();
+  gProfile.last = now;
+  gProfile.lastStep = step;
+}
+
+}  // namespace
+
+std::vector<double> JitModel::profile() const { return gProfile.seconds; }
 
 JitModel::~JitModel() = default;
 
@@ -43,6 +68,7 @@ llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   add("bertc_rt_arena_used", &bertc_rt_arena_used);
   add("bertc_rt_arena_peak", &bertc_rt_arena_peak);
   add("bertc_rt_arena_destroy", &bertc_rt_arena_destroy);
+  add("bertc_profile_mark", &bertcProfileMark);
   return map;
 }
 
@@ -76,6 +102,7 @@ Result<std::unique_ptr<JitModel>> JitModel::create(const ir::Graph& g, const std
 
   std::unique_ptr<JitModel> model(new JitModel);
   model->plan_ = std::move(gen->plan);
+  gProfile = ProfileTable{std::vector<double>(model->plan_.steps.size(), 0.0), {}, -1};
   auto look = [&](const std::string& suffix, auto& fn) -> Status {
     auto addr = (*jit)->lookup(opts.name + suffix);
     if (!addr) return Status::error("LLVM JIT: " + errorText(addr.takeError()));

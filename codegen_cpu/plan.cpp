@@ -144,6 +144,10 @@ class Planner {
           failAt(n, "the CPU target supports Gather only of one token per sequence (axis 1, a constant scalar index)");
         l = Layout::Batch;
         break;
+      case OpKind::MeanPool:
+        if (layout(n, n.operand(0)) != Layout::Token) failAt(n, "the CPU target pools only token activations");
+        l = Layout::Batch;
+        break;
       case OpKind::Add: {
         bool anyFloat = false;
         for (const Value* v : n.operands)
@@ -271,6 +275,7 @@ class Planner {
       }
       if (s.kind == Kind::EmbedLayerNorm) s.tempBytes = {3 * 8};  // gathered ids, segment ids, positions
       if (s.kind == Kind::EmbedLayerNorm) recordIdRanges(n);
+      if (s.kind == Kind::MeanPool) checkMeanPoolMask(n);
       plan_.steps.push_back(std::move(s));
     }
     // [batch, seq] arithmetic reads only inputs and itself, so it can all run
@@ -291,6 +296,7 @@ class Planner {
       case OpKind::Gelu: return Kind::BiasAct;
       case OpKind::Attention: return Kind::Attention;
       case OpKind::Gather: return Kind::GatherToken;
+      case OpKind::MeanPool: return Kind::MeanPool;
       case OpKind::CumSum: return Kind::CumSum;
       case OpKind::Add:
         if (plan_.layouts.at(n.result()) != Layout::Padded) return Kind::Add;
@@ -322,6 +328,18 @@ class Planner {
     if (maskSeen_ && plan_.mask != m) failAt(n, "masks by a different value than the other Attention ops");
     maskSeen_ = true;
     plan_.mask = m;
+  }
+
+  /// MeanPool weighs tokens by the mask; the kernel averages the packed
+  /// (real) tokens, which is the same when the mask is the packing mask and
+  /// holds only 0 and 1. The C API checks the latter on every run.
+  void checkMeanPoolMask(const Node& n) {
+    const Value* m = source(n.operand(1));
+    if (!plan_.mask || source(plan_.mask) != m || !m->isInput)
+      failAt(n, "pools by a mask other than the attention mask the tokens are packed by");
+    if (!ir::isInteger(m->type.dtype) && m->type.dtype != DType::Bool)
+      failAt(n, "the CPU target pools only by an integer or bool mask input");
+    plan_.idRanges[m] = 2;
   }
 
   void recordIdRanges(const Node& n) {

@@ -1,5 +1,6 @@
 /// The writer's op table: each IR op as opset-17 ONNX, or as ONNX Runtime
-/// contrib ops (com.microsoft) for Gelu and the fused ops.
+/// contrib ops (com.microsoft) for Gelu and the fused ops that have one
+/// (MeanPool has none: it is written back as the standard ops it fused).
 ///
 /// The IR keeps axes and split sizes as attributes (ops.def); opset 17 wants
 /// them as inputs for Unsqueeze, Squeeze, ReduceSum and Split, and as
@@ -272,6 +273,34 @@ void emitLinear(Emit& e) {
   else if (act == "gelu") e.w.addNode("Gelu", e.w.freshNode(e.name + "/gelu"), {y}, {e.out()}, kMsDomain);
 }
 
+/// MeanPool -> its unfused standard form, there being no contrib op:
+///   w = Cast(Unsqueeze(Mask, [2]), dtype(X))                          [B,S,1]
+///   Div(ReduceSum(Mul(X, w), [1]), Max(ReduceSum(w, [1]), epsilon))   keepdims 0
+/// The weights broadcast over H in the Mul; their sum is [B,1] and
+/// broadcasts in the Div.
+void emitMeanPool(Emit& e) {
+  const ir::DType dt = dtypeOf(e.n.operand(0));
+  const std::string axis1 = e.w.int64s(e.name + "/axes", {1});
+  auto node = [&](const char* op, const char* suffix, std::vector<std::string> inputs) {
+    std::string out = e.w.fresh(e.out() + "/" + suffix);
+    e.w.addNode(op, e.w.freshNode(e.name + "/" + suffix), inputs, {out});
+    return out;
+  };
+  auto sumOverSeq = [&](const char* suffix, const std::string& v) {
+    std::string out = e.w.fresh(e.out() + "/" + suffix);
+    writeAttr(e.w.addNode("ReduceSum", e.w.freshNode(e.name + "/" + suffix), {v, axis1}, {out}), "keepdims",
+              int64_t{0});
+    return out;
+  };
+  std::string m3 = node("Unsqueeze", "unsqueeze", {e.in(1), e.w.int64s(e.name + "/last_axis", {2})});
+  std::string w = e.w.fresh(e.out() + "/weights");
+  writeAttr(e.w.addNode("Cast", e.w.freshNode(e.name + "/cast"), {m3}, {w}), "to", static_cast<int64_t>(dt));
+  std::string num = sumOverSeq("sum", node("Mul", "weigh", {e.in(0), w}));
+  std::string eps = e.w.addConstant(e.name + "/epsilon", ir::Tensor::scalar(dt, e.n.getFloat("epsilon", 1e-9)));
+  std::string den = node("Max", "count", {sumOverSeq("weight", w), eps});
+  e.w.addNode("Div", e.name, {num, den}, e.outs());
+}
+
 }  // namespace
 
 void Writer::emitNode(const ir::Node& n) {
@@ -320,6 +349,8 @@ void Writer::emitNode(const ir::Node& n) {
     case K::Attention: emitAttention(e); return;
     case K::EmbedLayerNorm: emitEmbedLayerNorm(e); return;
     case K::Linear: emitLinear(e); return;
+    // Fused ops with no contrib op: their standard form.
+    case K::MeanPool: emitMeanPool(e); return;
   }
   failNode(n, "has no ONNX form");
 }

@@ -154,6 +154,7 @@ std::vector<Tensor> runKernel(const KernelCtx& ctx, size_t numResults) {
     case OpKind::Attention: return {evalAttention(ctx)};
     case OpKind::EmbedLayerNorm: return {evalEmbedLayerNorm(ctx)};
     case OpKind::Linear: return {evalLinear(ctx)};
+    case OpKind::MeanPool: return {evalMeanPool(ctx)};
   }
   interp::fail("op has no reference semantics");
 }

@@ -1,5 +1,6 @@
 /// Reference semantics of the fused ops (the last rows of ops.def):
-/// SkipLayerNorm, BiasGelu, FastGelu, Attention, EmbedLayerNorm and Linear.
+/// SkipLayerNorm, BiasGelu, FastGelu, Attention, EmbedLayerNorm, Linear and
+/// MeanPool.
 ///
 /// Each is written as the unfused computation it stands for, in double, and
 /// rounded once to the result dtype: the oracle the fusions are checked
@@ -296,6 +297,38 @@ Tensor evalEmbedLayerNorm(const KernelCtx& ctx) {
       if (H > 0) layerNormRow(sum.data(), H, eps, gamma, betaT ? &beta : nullptr);
       for (int64_t k = 0; k < H; ++k) storeF(r, at * H + k, sum[k]);
     }
+  }
+  return r;
+}
+
+/// MeanPool(X, Mask) = sum_s w[b,s] X[b,s,:] / max(sum_s w[b,s], epsilon),
+/// w = Mask converted to X's dtype as a Cast would (so a bool mask weighs 1
+/// and 0, and a wide integer rounds as it would in the unfused graph). Sums
+/// in double, rounded once.
+Tensor evalMeanPool(const KernelCtx& ctx) {
+  const Tensor& x = ctx.operand(0, "X");
+  const Tensor& mask = ctx.operand(1, "Mask");
+  requireType(x, kFloat, "X");
+  requireType(mask, kAny, "Mask");
+  if (x.shape().size() != 3) fail("X must be [batch, seq, hidden], got " + dimsStr(x.shape()));
+  const int64_t B = x.shape()[0], S = x.shape()[1], H = x.shape()[2];
+  if (mask.shape() != Dims{B, S})
+    fail("Mask must be [batch, seq] = " + dimsStr({B, S}) + ", got " + dimsStr(mask.shape()));
+  const double eps = ctx.node.getFloat("epsilon", 1e-9);
+  Tensor w = newTensor(x.dtype(), mask.shape());  // the Cast to X's dtype
+  for (int64_t i = 0; i < B * S; ++i) storeF(w, i, loadF(mask, i));
+  Tensor r = newTensor(x.dtype(), {B, H});
+  std::vector<double> sum(static_cast<size_t>(H));
+  for (int64_t b = 0; b < B; ++b) {
+    std::fill(sum.begin(), sum.end(), 0.0);
+    double weight = 0;
+    for (int64_t s = 0; s < S; ++s) {
+      double ws = loadF(w, b * S + s);
+      weight += ws;
+      for (int64_t h = 0; h < H; ++h) sum[h] += ws * loadF(x, (b * S + s) * H + h);
+    }
+    double den = weight < eps ? eps : weight;  // NaN stays NaN, as in Clip
+    for (int64_t h = 0; h < H; ++h) storeF(r, b * H + h, sum[h] / den);
   }
   return r;
 }

@@ -193,5 +193,6 @@ Tensor evalBiasGelu(const KernelCtx& ctx);  ///< BiasGelu and FastGelu
 Tensor evalAttention(const KernelCtx& ctx);
 Tensor evalEmbedLayerNorm(const KernelCtx& ctx);
 Tensor evalLinear(const KernelCtx& ctx);
+Tensor evalMeanPool(const KernelCtx& ctx);
 
 }  // namespace bertc::ir::interp

@@ -343,7 +343,7 @@ NodeTypes inferNodeUnchecked(const Node& n, SymbolTable& syms) {
       r = rules::inferLinalg(c);
       break;
     case OpKind::SkipLayerNorm: case OpKind::BiasGelu: case OpKind::FastGelu: case OpKind::Attention:
-    case OpKind::EmbedLayerNorm: case OpKind::Linear:
+    case OpKind::EmbedLayerNorm: case OpKind::Linear: case OpKind::MeanPool:
       r = rules::inferFused(c);
       break;
     case OpKind::Shape: case OpKind::Reshape: case OpKind::Flatten: case OpKind::Transpose:

@@ -1,5 +1,5 @@
 /// Shape rules for the fused ops of ops.def (SkipLayerNorm, BiasGelu,
-/// FastGelu, Attention, EmbedLayerNorm, Linear). They check operand shapes
+/// FastGelu, Attention, EmbedLayerNorm, Linear, MeanPool). They check operand shapes
 /// strictly: a fusion that builds a malformed node is a compiler bug, and
 /// the verifier catches it here.
 #include "ir/shape_rules.h"
@@ -117,6 +117,14 @@ NodeTypes inferFused(const Ctx& c) {
           c.fail("PositionIds " + c.str(p) + " must be [batch or 1, seq]");
       }
       return one(Type{word.dtype, {ids.shape[0], ids.shape[1], h}});
+    }
+    case OpKind::MeanPool: {
+      const Type& x = c.type(0);
+      const Type& m = c.type(1);
+      if (!isFloat(x.dtype) || x.rank() != 3) c.fail("X must be a float [batch, seq, hidden] tensor, got " + c.str(x));
+      if (m.rank() != 2 || m.shape[0] != x.shape[0] || m.shape[1] != x.shape[1])
+        c.fail("Mask " + c.str(m) + " must be [batch, seq] of X " + c.str(x));
+      return one(Type{x.dtype, {x.shape[0], x.shape[2]}});
     }
     default:
       BERTC_INTERNAL_ASSERT(false, "inferFused: not a fused op");

@@ -2,6 +2,7 @@
 ///
 ///   Identity(x)                    -> x
 ///   Cast(x, to = dtype(x))         -> x
+///   Concat(x) (one operand)        -> x  (sentence-transformers' head)
 ///   Op(c1, c2, ...) (all constant) -> constant  (evaluated by the reference kernels)
 ///   v with constant contents known to shape inference -> constant
 ///                                     (static Shape -> Gather -> Concat chains)
@@ -55,7 +56,8 @@ size_t removeIdentities(ir::Graph& g) {
   size_t changes = 0;
   for (const auto& n : g.nodes()) {
     bool noop = n->op == OpKind::Identity ||
-                (n->op == OpKind::Cast && static_cast<int64_t>(n->operand(0)->type.dtype) == n->getInt("to", -1));
+                (n->op == OpKind::Cast && static_cast<int64_t>(n->operand(0)->type.dtype) == n->getInt("to", -1)) ||
+                (n->op == OpKind::Concat && n->operands.size() == 1);
     if (!noop || !isLive(g, n->result()) || !canBypass(g, n->result(), n->operand(0))) continue;
     replaceValue(g, n->result(), n->operand(0));
     ++changes;

@@ -14,11 +14,27 @@
 /// which is which, and the larger table is called Word, as architecture
 /// detection does. The index computations stay in the graph; they are small.
 ///
+/// Token types the export left out are folded into the position table:
+///
+///   Word[ids] + Pos[p] + Seg[Z]   (Z provably all zero)
+///     -> EmbedLayerNorm(ids, -, Word, Pos', -, gamma, beta, ...),  Pos' = Pos + Seg[0] (row 0 added to every row)
+///
+/// legal because every element of Seg[Z] is Seg[0], and
+/// Word[i] + Pos[p] + Seg[0] = Word[i] + (Pos + Seg[0])[p] for every p (Pos'
+/// is rounded once, so the sum differs from the unfused one by rounding
+/// only). Z is provably zero when it is a constant, or a ConstantOfShape of
+/// value 0, through Slice, Expand, Reshape, Unsqueeze, Squeeze and Cast:
+/// each of those only moves, repeats or converts elements, and converts 0 to
+/// 0, whatever its shape operands compute. (Where Z's shape arithmetic
+/// would have failed at run time, e.g. a sequence longer than the buffer
+/// Z is sliced from, the position lookup fails the same way.)
+///
 /// Exporter variants matched:
 ///  * BERT, ELECTRA, ALBERT, MiniLM: position ids sliced from the constant
 ///    `position_ids` buffer (TorchScript and dynamo slice forms) -> omitted;
-///    token types a graph input, or, when the export left that input out,
-///    Expand(Slice(all-zero buffer)) -> passed as SegmentIds;
+///    token types a graph input -> passed as SegmentIds; or, when the export
+///    left that input out, Expand(Slice(the all-zero buffer HF registers))
+///    or ConstantOfShape(0) -> folded into Pos, no Seg, no SegmentIds;
 ///  * RoBERTa, XLM-R: position ids computed from the ids,
 ///    CumSum(ids != pad) * (ids != pad) + pad -> kept, passed as PositionIds;
 ///  * DistilBERT: no token-type table -> no Seg, no SegmentIds;
@@ -55,22 +71,40 @@ const Value* inputBehindCasts(const Value* v) {
   return v->isInput ? v : nullptr;
 }
 
-/// The constant v is sliced, expanded, reshaped or cast from, if any.
-const Value* constantSource(const Value* v) {
-  while (v && !v->isConstant() && v->producer) {
-    OpKind op = v->producer->op;
-    if (op != OpKind::Slice && op != OpKind::Expand && op != OpKind::Cast && op != OpKind::Reshape &&
-        op != OpKind::Unsqueeze && op != OpKind::Squeeze)
-      return nullptr;
-    v = v->producer->operand(0);
-  }
-  return v && v->isConstant() ? v : nullptr;
-}
-
 bool allZero(const Tensor& t) {
   for (int64_t i = 0; i < t.numel(); ++i)
     if (t.getDouble(static_cast<size_t>(i)) != 0) return false;
   return true;
+}
+
+/// True if every element of v is provably 0: v is sliced, expanded,
+/// reshaped, (un)squeezed or cast from an all-zero constant or a
+/// ConstantOfShape of value 0. Those ops only move, repeat or convert
+/// elements, so this holds whatever their other operands compute.
+bool isProvablyZero(const Value* v) {
+  while (v && !v->isConstant() && v->producer) {
+    OpKind op = v->producer->op;
+    if (op == OpKind::ConstantOfShape) {
+      const Tensor* value = v->producer->getTensor("value");
+      return !value || allZero(*value);  // ONNX's default value is a float 0
+    }
+    if (op != OpKind::Slice && op != OpKind::Expand && op != OpKind::Cast && op != OpKind::Reshape &&
+        op != OpKind::Unsqueeze && op != OpKind::Squeeze)
+      return false;
+    v = v->producer->operand(0);
+  }
+  return v && v->isConstant() && allZero(*v->constant);
+}
+
+/// Pos + Seg[0], row 0 of the token-type table added to every position row,
+/// summed in double and rounded once.
+Tensor foldTokenTypeZero(const Tensor& pos, const Tensor& seg) {
+  Tensor out = Tensor::allocate(pos.dtype(), pos.shape());
+  const int64_t width = pos.shape()[1];
+  for (int64_t i = 0; i < pos.numel(); ++i)
+    out.setDouble(static_cast<size_t>(i),
+                  pos.getDouble(static_cast<size_t>(i)) + seg.getDouble(static_cast<size_t>(i % width)));
+  return out;
 }
 
 /// True if `ids` ([1, S] with S the sequence length) is provably 0..S-1: a
@@ -135,9 +169,8 @@ MatchResult fuse(Node& ln, Rewriter& rw) {
   // types, an all-zero buffer); the one left is the position lookup.
   std::vector<Lookup> byInput, byZeros, computed;
   for (const Lookup& l : lookups) {
-    const Value* src = constantSource(l.ids);
     if (inputBehindCasts(l.ids)) byInput.push_back(l);
-    else if (src && allZero(*src->constant)) byZeros.push_back(l);
+    else if (isProvablyZero(l.ids)) byZeros.push_back(l);
     else computed.push_back(l);
   }
   if (computed.size() != 1) return MatchResult::miss("not exactly one position lookup among the terms");
@@ -146,8 +179,12 @@ MatchResult fuse(Node& ln, Rewriter& rw) {
     return a.table->constant->shape()[0] > b.table->constant->shape()[0];
   });
   const Lookup& word = byInput[0];
-  const Lookup* seg = byInput.size() > 1 ? &byInput[1] : byZeros.empty() ? nullptr : &byZeros[0];
+  const Lookup* seg = byInput.size() > 1 ? &byInput[1] : nullptr;
+  const Lookup* zeroSeg = byZeros.empty() ? nullptr : &byZeros[0];  // at most one: three terms, one position lookup
   const Lookup& pos = computed[0];
+  if (zeroSeg && (zeroSeg->table->constant->shape()[0] < 1 || zeroSeg->table->type.dtype != pos.table->type.dtype))
+    return MatchResult::miss(zeroSeg->gather->describe() +
+                             ": the all-zero token types index an empty table, or one typed unlike the positions'");
   const ir::Shape& idsShape = word.ids->type.shape;
   if (idsShape.size() != 2 || x->type.shape != ir::Shape{idsShape[0], idsShape[1], SymExpr(*width)})
     return MatchResult::miss(word.gather->describe() + ": the token ids are not [batch, seq] of the sum");
@@ -164,7 +201,11 @@ MatchResult fuse(Node& ln, Rewriter& rw) {
   if (const Node* n = survivingNode(g, absorbed, ln.result()))
     return MatchResult::miss(n->describe() + " is also used outside the embedding sum");
 
-  std::vector<Value*> operands{word.ids, seg ? seg->ids : nullptr, word.table, pos.table, seg ? seg->table : nullptr,
+  Value* posTable = pos.table;
+  if (zeroSeg)
+    posTable = rw.constant(pos.table->name + "_with_token_type",
+                           foldTokenTypeZero(*pos.table->constant, *zeroSeg->table->constant));
+  std::vector<Value*> operands{word.ids, seg ? seg->ids : nullptr, word.table, posTable, seg ? seg->table : nullptr,
                                gamma, beta, positionIds};
   while (!operands.back()) operands.pop_back();
   Node* e = rw.create(&ln, OpKind::EmbedLayerNorm, ln.name + "_embed", operands,

@@ -13,5 +13,6 @@ size_t fuseSkipLayerNorm(ir::Graph& g, PassContext& ctx);   // fuse_skip_layerno
 size_t fuseAttention(ir::Graph& g, PassContext& ctx);       // fuse_attention.cpp
 size_t fuseEmbedLayerNorm(ir::Graph& g, PassContext& ctx);  // fuse_embed_layernorm.cpp
 size_t fusePooler(ir::Graph& g, PassContext& ctx);          // fuse_pooler.cpp
+size_t fuseMeanPool(ir::Graph& g, PassContext& ctx);        // fuse_mean_pool.cpp
 
 }  // namespace bertc::passes

@@ -34,6 +34,11 @@ std::vector<std::string> defaultPipeline() {
       // Any time after canonicalize (which turns the pooler's Gemm into
       // MatMul + Add); last, as nothing else touches the head.
       "fuse-pooler",
+      // The other head, sentence-transformers' mean pooling: any time after
+      // canonicalize (the pattern takes the mask's Expand whether its shape
+      // folded or is still computed from Shape(X)), and it touches nothing
+      // the encoder fusions match.
+      "fuse-mean-pool",
       // Drop what the fusions left dead (mask arithmetic, shape chains, the
       // unmerged Q/K/V weights) and fold what became constant.
       "canonicalize",

@@ -168,12 +168,22 @@ std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers) {
   return gp;
 }
 
-std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, bool tokenTypes) {
+std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, TokenTypes tokenTypes) {
   auto gp = std::make_unique<Graph>();
   Builder b{*gp};
   SymExpr batch = SymExpr::symbol(gp->symbols().intern("batch")), seq = SymExpr::symbol(gp->symbols().intern("seq"));
   Value* ids = gp->addInput("input_ids", Type{DType::I64, {batch, seq}});
-  Value* types = tokenTypes ? gp->addInput("token_type_ids", Type{DType::I64, {batch, seq}}) : nullptr;
+  Value* types = nullptr;
+  if (tokenTypes == TokenTypes::Input) {
+    types = gp->addInput("token_type_ids", Type{DType::I64, {batch, seq}});
+  } else if (tokenTypes == TokenTypes::ZeroBuffer) {
+    Value* zeros =
+        gp->addConstant("token_type_buffer", Tensor::fromVector(DType::I64, {1, 16}, std::vector<int64_t>(16)));
+    Value* len = b.op(OpKind::Shape, "type_len", {ids}, {{"start", int64_t{1}}, {"end", int64_t{2}}});
+    Value* sliced = b.op(OpKind::Slice, "type_slice",
+                         {zeros, b.i64("type_start", {0}), len, b.i64("type_axis", {1}), b.i64("type_step", {1})});
+    types = b.op(OpKind::Expand, "token_type_ids", {sliced, b.op(OpKind::Shape, "ids_shape", {ids})});
+  }
   Value* word = b.op(OpKind::Gather, "word", {b.weights("word_table", {20, kHidden}), ids});
   Value* sum = word;
   if (types) {
@@ -253,6 +263,38 @@ double fusedVsUnfusedError(const ir::Graph& before, const ir::Graph& after, uint
   double worst = 0;
   for (size_t i = 0; i < got->size(); ++i) worst = std::max(worst, normalizedMaxError((*got)[i], (*want)[i]));
   return worst;
+}
+
+std::unique_ptr<ir::Graph> buildMeanPool(MeanPoolForm form) {
+  auto gp = std::make_unique<Graph>();
+  Builder b{*gp};
+  SymExpr batch = SymExpr::symbol(gp->symbols().intern("batch")), seq = SymExpr::symbol(gp->symbols().intern("seq"));
+  Value* x = gp->addInput("hidden", Type{DType::F32, {batch, seq, SymExpr(kHidden)}});
+  Value* mask = gp->addInput("attention_mask", Type{DType::I64, {batch, seq}});
+  auto weights = [&](Value* m, const std::string& p) {
+    if (form == MeanPoolForm::Broadcast)
+      return b.op(OpKind::Cast, p + "mask_f32", {b.axes(p + "mask_3d", m, {2})}, {{"to", int64_t{1}}});
+    Value* shape = b.op(OpKind::Shape, p + "x_shape", {x});
+    Value* e = b.op(OpKind::Expand, p + "mask_expanded", {b.axes(p + "mask_3d", m, {-1}), shape});
+    return b.op(OpKind::Cast, p + "mask_f32", {e}, {{"to", int64_t{1}}});
+  };
+  Value* w = weights(mask, "");
+  std::vector<int64_t> axis{form == MeanPoolForm::HiddenAxis ? 2 : form == MeanPoolForm::Broadcast ? -2 : 1};
+  auto sum = [&](const std::string& name, Value* v) {
+    return b.op(OpKind::ReduceSum, name, {v}, {{"axes", axis}, {"keepdims", int64_t{0}}});
+  };
+  Value* prod = form == MeanPoolForm::Broadcast ? b.op(OpKind::Mul, "weighted", {w, x})
+                                                : b.op(OpKind::Mul, "weighted", {x, w});
+  Value* num = sum("sum_embeddings", prod);
+  Value* countOf = w;
+  if (form == MeanPoolForm::OtherMask)
+    countOf = weights(gp->addInput("other_mask", Type{DType::I64, {batch, seq}}), "other_");
+  Value* count = sum("sum_mask", countOf);
+  Value* den = form == MeanPoolForm::Broadcast ? b.op(OpKind::Max, "clamped", {b.f32("eps", 1e-9f), count})
+                                               : b.op(OpKind::Clip, "clamped", {count, b.f32("eps", 1e-9f)});
+  gp->addOutput(b.op(OpKind::Div, "sentence_embedding", {num, den}));
+  REQUIRE(ir::inferShapes(*gp).ok());
+  return gp;
 }
 
 }  // namespace bertc::test

@@ -32,11 +32,28 @@ enum class MaskForm {
 /// ("q_bias", "softmax", "mask_add", ...). Shapes are inferred.
 std::unique_ptr<ir::Graph> buildAttention(MaskForm form, int layers = 1);
 
-/// input_ids, token_type_ids (unless `tokenTypes` is false) and
+enum class TokenTypes {
+  Input,       ///< a token_type_ids graph input
+  None,        ///< no token-type table (DistilBERT)
+  ZeroBuffer,  ///< no input: Expand(Slice(all-zero [1, 16] buffer, 0, seq), Shape(ids)), HF's export
+};
+
+/// input_ids, token_type_ids (if `tokenTypes` is Input) and
 /// attention_mask -> LayerNorm(word + type + position embeddings), BERT's
 /// form (position ids sliced from a constant arange buffer), or RoBERTa's
 /// (position ids computed from the ids) -> a pooler Tanh(first token W + b).
-std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, bool tokenTypes);
+std::unique_ptr<ir::Graph> buildEmbeddingsAndPooler(bool robertaPositions, TokenTypes tokenTypes);
+
+enum class MeanPoolForm {
+  TorchScript,  ///< Cast(Expand(Unsqueeze(mask, -1), Shape(X))), Mul(X, w), Clip(sum, min = 1e-9)
+  Broadcast,    ///< Cast(Unsqueeze(mask, 2)) [B,S,1], Mul(w, X), Max(1e-9, sum), axes [-2]
+  HiddenAxis,   ///< near miss: both sums over axis 2 (the hidden axis)
+  OtherMask,    ///< near miss: the denominator counts a second mask input
+};
+
+/// hidden [batch, seq, 8] f32 and attention_mask [batch, seq] i64 ->
+/// sentence-transformers' masked mean of hidden over the sequence.
+std::unique_ptr<ir::Graph> buildMeanPool(MeanPoolForm form);
 
 /// Inputs for g at the given batch and sequence (bound as the dims of the
 /// first [batch, seq] integer input): ids in [0, 20), token types in {0, 1},

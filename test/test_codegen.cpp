@@ -94,7 +94,7 @@ TEST_CASE("JIT-compiled fixtures match the reference interpreter", "[codegen]") 
       opts.maxBatch = 4;
       opts.maxSeq = 24;
       auto jit = cpu::JitModel::create(**fused, name, opts);
-      INFO(jit.ok() ? "" : jit.message());
+      INFO((jit.ok() ? std::string() : jit.message()));
       REQUIRE(jit.ok());
       cpu::JitModel& m = **jit;
       std::mt19937_64 rng(7);

@@ -315,6 +315,26 @@ TEST_CASE("export: external data sits beside the model", "[export]") {
   compareRuns(b.g, *g3, b.feeds);
 }
 
+TEST_CASE("export: MeanPool is written back as standard ops", "[export]") {
+  for (ir::DType maskType : {ir::DType::I64, ir::DType::Bool, ir::DType::F32}) {
+    DYNAMIC_SECTION("mask " << ir::dtypeName(maskType)) {
+      test::GraphBuilder b;
+      auto* x = b.input("hidden", b.uniform({3, 5, 8}), {"batch", "sequence"});
+      auto* mask = b.input("attention_mask", test::GraphBuilder::paddingMask(3, 5, maskType), {"batch", "sequence"});
+      b.g.addOutput(b.op(OpKind::MeanPool, {x, mask}, {{"epsilon", 1e-9}}, "pool"));
+      REQUIRE(ir::inferShapes(b.g).ok());
+      TempDir tmp("meanpool");
+      exportOk(b.g, tmp.file("m.onnx"));
+      onnx::ModelProto m = readModel(tmp.file("m.onnx"));
+      std::map<std::string, int> ops;
+      for (const auto& n : m.graph().node()) ++ops[(n.domain().empty() ? "" : n.domain() + ".") + n.op_type()];
+      CHECK(ops == std::map<std::string, int>{{"Unsqueeze", 1}, {"Cast", 1}, {"Mul", 1}, {"ReduceSum", 2},
+                                              {"Max", 1}, {"Div", 1}});
+      compareRuns(b.g, *importOk(tmp.file("m.onnx")), b.feeds);
+    }
+  }
+}
+
 TEST_CASE("export: failures are one line naming the file", "[export]") {
   test::GraphBuilder b;
   auto* x = b.input("x", b.uniform({2}));

@@ -38,7 +38,7 @@ void runBoth(ir::Graph& g, passes::PassContext& ctx) {
 }  // namespace
 
 TEST_CASE("fuse-embed-layernorm: BERT, positions sliced from an arange buffer are the default", "[fusion]") {
-  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, /*tokenTypes=*/true);
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, test::TokenTypes::Input);
   passes::PassContext ctx;
   runBoth(*g, ctx);
   const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
@@ -47,11 +47,11 @@ TEST_CASE("fuse-embed-layernorm: BERT, positions sliced from an arange buffer ar
   CHECK(e->operand(1) == g->inputs()[1]);
   CHECK(test::countOps(*g, OpKind::Slice) == 0);
   test::checkGolden(*g, "fuse_embed_layernorm_bert");
-  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, true), *g) <= 1e-5);
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, test::TokenTypes::Input), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fusion]") {
-  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/true, /*tokenTypes=*/true);
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/true, test::TokenTypes::Input);
   passes::PassContext ctx;
   runBoth(*g, ctx);
   const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
@@ -60,11 +60,11 @@ TEST_CASE("fuse-embed-layernorm: RoBERTa's computed position ids are kept", "[fu
   CHECK(e->operand(7)->name == "position_ids");
   CHECK(test::countOps(*g, OpKind::CumSum) == 1);
   test::checkGolden(*g, "fuse_embed_layernorm_roberta");
-  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(true, true), *g) <= 1e-5);
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(true, test::TokenTypes::Input), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
-  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, /*tokenTypes=*/false);
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, test::TokenTypes::None);
   passes::PassContext ctx;
   runBoth(*g, ctx);
   const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
@@ -72,11 +72,11 @@ TEST_CASE("fuse-embed-layernorm: DistilBERT has no token types", "[fusion]") {
   CHECK(e->operand(1) == nullptr);
   CHECK(e->operand(4) == nullptr);
   test::checkGolden(*g, "fuse_embed_layernorm_distilbert");
-  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, false), *g) <= 1e-5);
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, test::TokenTypes::None), *g) <= 1e-5);
 }
 
 TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
-  auto g = test::buildEmbeddingsAndPooler(false, true);
+  auto g = test::buildEmbeddingsAndPooler(false, test::TokenTypes::Input);
   // Make the embedding sum a graph output too, and the pooler read the last
   // token instead of the first: neither may fuse.
   for (const auto& n : g->nodes()) {
@@ -94,4 +94,39 @@ TEST_CASE("fuse-embed-layernorm and fuse-pooler: misses say why", "[fusion]") {
         "is also used outside the embedding sum");
   CHECK(ctx.notes[1] == "fuse-pooler: node 'pooler_output' (Tanh): pooler: node 'first_token' (Gather): "
                         "the dense layer does not read the first token");
+}
+
+TEST_CASE("fuse-embed-layernorm: all-zero token types fold into the position table", "[fusion]") {
+  auto g = test::buildEmbeddingsAndPooler(/*robertaPositions=*/false, test::TokenTypes::ZeroBuffer);
+  passes::PassContext ctx;
+  runBoth(*g, ctx);
+  const ir::Node* e = findOp(*g, OpKind::EmbedLayerNorm);
+  REQUIRE(e);
+  CHECK(e->operands.size() == 7);  // no PositionIds
+  CHECK(e->operand(1) == nullptr);  // no SegmentIds
+  CHECK(e->operand(4) == nullptr);  // no Seg
+  CHECK(e->operand(3)->name == "position_table_with_token_type_0");
+  // The zero ids' Slice/Expand chain is dead with the lookup.
+  CHECK(test::countOps(*g, OpKind::Expand) == 0);
+  CHECK(test::countOps(*g, OpKind::Slice) == 0);
+  test::checkGolden(*g, "fuse_embed_layernorm_zero_token_types");
+  CHECK(test::fusedVsUnfusedError(*test::buildEmbeddingsAndPooler(false, test::TokenTypes::ZeroBuffer), *g) <= 1e-5);
+}
+
+TEST_CASE("fuse-embed-layernorm: token types that are not provably zero are not folded", "[fusion]") {
+  // The same graph with a single 1 in the buffer: the ids are a computed
+  // position-like lookup then, and there are two of those.
+  auto g = test::buildEmbeddingsAndPooler(false, test::TokenTypes::ZeroBuffer);
+  for (const auto& n : g->nodes())
+    if (n->name == "type_slice") {
+      std::vector<int64_t> buffer(16);
+      buffer[3] = 1;
+      n->operands[0] = g->addConstant("token_type_buffer_1", ir::Tensor::fromVector(ir::DType::I64, {1, 16}, buffer));
+    }
+  passes::PassContext ctx;
+  ctx.explain = true;
+  CHECK(passes::fuseEmbedLayerNorm(*g, ctx) == 0);
+  REQUIRE(ctx.notes.size() == 1);
+  CHECK(ctx.notes[0] == "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: not exactly one "
+                        "position lookup among the terms");
 }

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "frontend/onnx_import.h"
 #include "ir/interp.h"
@@ -126,4 +127,32 @@ TEST_CASE("fusions on the pretrained MiniLM: three Attention, one EmbedLayerNorm
   CHECK(f.embed == 1);
   auto inputs = test::randomInputs(**before, 7, /*batch=*/3, /*seq=*/16);
   CHECK(differentialError(**before, **after, inputs, "pretrained") <= 1e-5);
+}
+
+TEST_CASE("the default pipeline leaves the pretrained MiniLM only ops the CPU code generator lowers", "[optimize]") {
+  std::string path = pretrainedPath();
+  if (path.empty()) {
+    WARN("the pretrained model package is not installed (tools/setup.sh installs it); skipped");
+    return;
+  }
+  auto before = frontend::importOnnxFile(path);
+  auto after = frontend::importOnnxFile(path);
+  REQUIRE(before.ok());
+  REQUIRE(after.ok());
+  passes::PipelineOptions opts;
+  opts.verifyEach = true;
+  auto r = passes::runPipeline(**after, opts);
+  INFO((r.ok() ? "" : r.message()));
+  REQUIRE(r.ok());
+  // The token types the export left out are folded into the position table,
+  // the mean-pooling head is one MeanPool, and the two outputs that pass the
+  // inputs through stay Identity.
+  std::map<std::string, int> ops;
+  for (const auto& n : (*after)->nodes()) ++ops[std::string(ir::opName(n->op))];
+  CHECK(ops == std::map<std::string, int>{{"EmbedLayerNorm", 1}, {"Attention", 3}, {"SkipLayerNorm", 6},
+                                          {"BiasGelu", 3}, {"MatMul", 6}, {"MeanPool", 1}, {"Identity", 2}});
+  for (const auto& n : (*after)->nodes())
+    if (n->op == ir::OpKind::Identity) CHECK(n->operand(0)->isInput);
+  auto inputs = test::randomInputs(**before, 11, /*batch=*/4, /*seq=*/12);  // padded masks, left and right
+  CHECK(differentialError(**before, **after, inputs, "pretrained (pipeline)") <= 1e-5);
 }

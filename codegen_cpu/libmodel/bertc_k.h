@@ -147,6 +147,11 @@ void bertc_k_scatter_rows(const float* packed, const int32_t* row_of, int64_t ba
 void bertc_k_gather_token(const float* packed, const int32_t* row_of, int64_t batch, int64_t seq, int64_t index,
                           int64_t N, float* out);
 
+/** out[b, :] = the sum of sequence b's packed rows / max(row count, epsilon):
+ *  MeanPool with the packing mask as its (0/1) weights. */
+void bertc_k_mean_pool(const float* packed, const int32_t* seq_start, int64_t batch, int64_t N, float epsilon,
+                       float* out);
+
 /* ---------------------------------------------- padded-layout integer ops */
 /* Small elementwise ops on [batch, seq] tensors (position-id and mask
  * arithmetic the exporters leave before the embeddings). Operands are

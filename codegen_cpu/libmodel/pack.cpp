@@ -66,6 +66,19 @@ extern "C" void bertc_k_gather_token(const float* packed, const int32_t* row_of,
   }
 }
 
+extern "C" void bertc_k_mean_pool(const float* packed, const int32_t* seq_start, int64_t batch, int64_t N,
+                                  float epsilon, float* out) {
+  for (int64_t b = 0; b < batch; ++b) {
+    float* o = out + b * N;
+    memset(o, 0, static_cast<size_t>(N) * sizeof(float));
+    for (int32_t r = seq_start[b]; r < seq_start[b + 1]; ++r)
+      for (int64_t j = 0; j < N; ++j) o[j] += packed[r * N + j];
+    const float count = static_cast<float>(seq_start[b + 1] - seq_start[b]);
+    const float inv = 1.0f / (count > epsilon ? count : epsilon);
+    for (int64_t j = 0; j < N; ++j) o[j] *= inv;
+  }
+}
+
 // ---- Elementwise ops and cumsum on [batch, seq] tensors ----
 
 namespace {

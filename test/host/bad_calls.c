@@ -90,8 +90,8 @@ int main(int argc, char** argv) {
   EXPECT(m_input_name(-1) == NULL && m_input_name(3) == NULL && m_output_name(2) == NULL);
   EXPECT(m_input_dtype(7) == 0);
   EXPECT(m_input_shape(5, B, S, dims) == -1 && m_output_shape(0, B, S, NULL) == -1);
-  EXPECT(m_output_shape(0, 0, S, dims) == -1 && m_output_shape(0, B, m_MAX_SEQ + 1, dims) == -1);
-  EXPECT(m_scratch_bytes(0, S) == 0 && m_scratch_bytes(B, m_MAX_SEQ + 1) == 0 && m_scratch_bytes(B, S) > 0);
+  EXPECT(m_output_shape(0, 0, S, dims) == -1 && m_output_shape(0, B, M_MAX_SEQ + 1, dims) == -1);
+  EXPECT(m_scratch_bytes(0, S) == 0 && m_scratch_bytes(B, M_MAX_SEQ + 1) == 0 && m_scratch_bytes(B, S) > 0);
 
   /* Creation. */
   EXPECT(m_create(NULL, 1) == BERTC_ERR_NULL_ARG);
@@ -117,9 +117,9 @@ int main(int argc, char** argv) {
   EXPECT(run(ctx, 0, S) == BERTC_ERR_SHAPE);
   expect_message(ctx, "batch");
   EXPECT(run(ctx, -3, S) == BERTC_ERR_SHAPE);
-  EXPECT(run(ctx, m_MAX_BATCH + 1, S) == BERTC_ERR_SHAPE);
+  EXPECT(run(ctx, M_MAX_BATCH + 1, S) == BERTC_ERR_SHAPE);
   EXPECT(run(ctx, B, 0) == BERTC_ERR_SHAPE);
-  EXPECT(run(ctx, B, m_MAX_SEQ + 1) == BERTC_ERR_SHAPE);
+  EXPECT(run(ctx, B, M_MAX_SEQ + 1) == BERTC_ERR_SHAPE);
   expect_message(ctx, "seq");
 
   /* Ids outside their tables, in a padded position too. */
