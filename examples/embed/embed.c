@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
     g_scores = scores;
     qsort(order + 1, (size_t)(n - 1), sizeof(int), by_score);
     printf("query: %s\n", text[0]);
-    for (int r = 1; r < n; ++r) printf("%2d. %.4f  [%d] %s\n", r, scores[order[r]], order[r], text[order[r]]);
+    for (int r = 1; r < n; ++r) printf("%2d. %7.4f  [%d] %s\n", r, scores[order[r]], order[r], text[order[r]]);
   }
   for (int i = 0; i < MINILM_NUM_OUTPUTS; ++i) free(m.outputs[i]);
   minilm_destroy(m.ctx);

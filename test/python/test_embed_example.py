@@ -9,8 +9,8 @@ one, and its similarity ranking must be the same.
 Two models: the pretrained paraphrase-MiniLM-L3-v2 with its real vocabulary,
 built in-tree by examples/embed/CMakeLists.txt (bertc_add_model); and a
 fixture (random BERT, 3 inputs, 200 tokens) with a vocabulary made up here,
-compiled by `bertc compile` and linked with the C compiler by hand, so that
-embed.c is checked end to end whatever the pretrained model's status.
+compiled by `bertc compile` and linked with the C compiler by hand, which
+also lets the error paths be driven (a token id past the table).
 """
 
 import re
@@ -52,18 +52,12 @@ def vocab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def embed(bertc, pretrained_model):
-    """Builds the example (not in the default build yet, see examples/embed/CMakeLists.txt)."""
-    build = build_dir()
-    if not (build / "examples" / "embed").is_dir():
-        pytest.fail(f"{build} was configured without examples/ (BERTC_BUILD_EXAMPLES=OFF, or no pretrained model)")
-    proc = subprocess.run(["cmake", "--build", str(build), "--target", "embed"], capture_output=True, text=True,
-                          timeout=900)
-    if proc.returncode != 0:
-        unsupported = [line for line in proc.stdout.splitlines() if "is not supported by the CPU target" in line]
-        if unsupported:  # a known gap of bertc compile, not of the example
-            pytest.skip("bertc compile cannot compile the pretrained model yet: " + unsupported[0])
-        pytest.fail("building examples/embed failed:\n" + proc.stdout + proc.stderr)
-    return build / "examples" / "embed" / "embed"
+    """The example as the build made it (examples/embed/CMakeLists.txt)."""
+    exe = build_dir() / "examples" / "embed" / "embed"
+    if not exe.exists():
+        pytest.fail(f"{exe} was not built; with the pretrained model installed the build makes it "
+                    f"(unless configured with BERTC_BUILD_EXAMPLES=OFF)")
+    return exe
 
 
 def reference_embeddings(model_path, vocab, sentences):
@@ -92,7 +86,7 @@ def parse(stdout):
     for line in stdout.splitlines():
         if m := re.match(r"embedding (\d+): (.*)", line):
             emb[int(m.group(1))] = np.array(m.group(2).split(), dtype=np.float64)
-        elif m := re.match(r"\s*\d+\. (-?[0-9.]+)  \[(\d+)\] ", line):
+        elif m := re.match(r"\s*\d+\.\s+(-?[0-9.]+)  \[(\d+)\] ", line):
             ranking.append((int(m.group(2)), float(m.group(1))))
     assert sorted(emb) == list(range(len(emb)))
     return np.stack([emb[i] for i in range(len(emb))]), ranking
