@@ -75,8 +75,14 @@ int rowThreads(int64_t n) {
   return static_cast<int>(std::clamp<int64_t>((items + 31) / 32 * 32, 32, 256));
 }
 
-/// A float constant as a C literal that reads back to the same float.
-std::string floatLiteral(double v) { return fmt::format("{:.9g}f", static_cast<float>(v)); }
+/// A float constant as the shortest C literal that reads back to the same
+/// float ("1e-12f", "0.25f", "1.0f").
+std::string floatLiteral(double v) {
+  std::string s = fmt::format("{}", static_cast<float>(v));
+  BERTC_INTERNAL_ASSERT(s.find_first_of("ni") == std::string::npos, "a non-finite kernel constant: " + s);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s + "f";
+}
 
 class Generator {
  public:

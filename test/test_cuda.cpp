@@ -119,6 +119,8 @@ TEST_CASE("CUDA kernels are generated and NVRTC-compile for every fixture and th
       REQUIRE(prog.ok());
       const cuda::CompiledProgram& cp = prog.value();
       REQUIRE(cp.cubins.size() == cuda::defaultArchitectures().size());
+      INFO(cp.log);
+      CHECK(cp.log.empty());  // no NVRTC warnings either
       for (size_t i = 0; i < cp.cubins.size(); ++i) {
         CHECK(cp.cubins[i].arch == cuda::defaultArchitectures()[i]);
         CHECK(cp.cubins[i].image.size() > 1000);

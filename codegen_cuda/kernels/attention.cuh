@@ -22,6 +22,18 @@ constexpr int ATTN_QPW = 4;    ///< queries per warp
 constexpr int ATTN_QTILE = ATTN_WARPS * ATTN_QPW;  ///< queries per block
 constexpr int ATTN_KT = 32;    ///< keys per tile: one per lane
 
+/// E = 2: the pair at p (pair-aligned) into v[0..1]; E = 1: one element.
+template <int E>
+__device__ __forceinline__ void load_pair_or_one(const store_t* p, float* v) {
+  if constexpr (E == 2) {
+    const float2 f = to_f32x2(*reinterpret_cast<const store2_t*>(p));
+    v[0] = f.x;
+    v[1] = f.y;
+  } else {
+    v[0] = to_f32(*p);
+  }
+}
+
 /// Grid (ceil(max_seq / ATTN_QTILE), HEADS, batch), ATTN_WARPS * 32 threads.
 /// scale is the model's (1/sqrt(D) unless the export says otherwise).
 template <int D, int HEADS>
@@ -44,9 +56,15 @@ __device__ __forceinline__ void attention(const store_t* qkv, i64 ldqkv, store_t
   // log2(e) folded into the scale: exp2f of the scores.
   const float scale2 = scale * 1.4426950408889634f;
 
-  for (int i = threadIdx.x; i < ATTN_QTILE * D; i += THREADS) {
-    const int qi = i / D, d = i % D;
-    q_s[qi][d] = q0 + qi < len ? to_f32(qkv[(first + q0 + qi) * ldqkv + h * D + d]) * scale2 : 0.f;
+  // Q of the tile, pre-scaled. Rows of qkv are pair-aligned (3H, H and h*D
+  // are even when D is), so even head sizes load half2/float2 pairs.
+  constexpr int E = D % 2 == 0 ? 2 : 1;
+  for (int i = threadIdx.x; i < ATTN_QTILE * D / E; i += THREADS) {
+    const int qi = i / (D / E), d = i % (D / E) * E;
+    float v[2] = {0.f, 0.f};
+    if (q0 + qi < len) load_pair_or_one<E>(qkv + (first + q0 + qi) * ldqkv + h * D + d, v);
+#pragma unroll
+    for (int e = 0; e < E; ++e) q_s[qi][d + e] = v[e] * scale2;
   }
 
   float m[ATTN_QPW], l[ATTN_QPW], acc[ATTN_QPW][DPL];
@@ -60,12 +78,19 @@ __device__ __forceinline__ void attention(const store_t* qkv, i64 ldqkv, store_t
 
   for (int k0 = 0; k0 < len; k0 += ATTN_KT) {
     __syncthreads();  // the previous tile is consumed (and q_s written, the first time)
-    for (int i = threadIdx.x; i < ATTN_KT * D; i += THREADS) {
-      const int j = i / D, d = i % D;
-      const bool real = k0 + j < len;
-      const i64 row = (first + k0 + j) * ldqkv;
-      k_s[j][d] = real ? to_f32(qkv[row + H + h * D + d]) : 0.f;
-      v_s[j][d] = real ? to_f32(qkv[row + 2 * H + h * D + d]) : 0.f;
+    for (int i = threadIdx.x; i < ATTN_KT * D / E; i += THREADS) {
+      const int j = i / (D / E), d = i % (D / E) * E;
+      float k[2] = {0.f, 0.f}, v[2] = {0.f, 0.f};
+      if (k0 + j < len) {
+        const store_t* row = qkv + (first + k0 + j) * ldqkv + h * D + d;
+        load_pair_or_one<E>(row + H, k);
+        load_pair_or_one<E>(row + 2 * H, v);
+      }
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        k_s[j][d + e] = k[e];
+        v_s[j][d + e] = v[e];
+      }
     }
     __syncthreads();
     const bool key_real = k0 + lane < len;

@@ -8,6 +8,9 @@
 // cvt instruction, so bertc needs only libnvrtc to compile a model, not the
 // CUDA include directory.
 //
+// Names: snake_case, like the C kernels of codegen_cpu/libmodel/bertc_k.h
+// that these mirror (the C++ code of bertc is camelCase).
+//
 // Storage. BERTC_FP16 = 1 (cuda-fp16): activations and weights are half,
 // every sum, LayerNorm and softmax statistic is fp32. BERTC_FP16 = 0
 // (cuda-fp32): float throughout.
