@@ -15,7 +15,6 @@
 #include <fmt/core.h>
 
 #include <chrono>
-#include <cstdio>
 #include <map>
 #include <set>
 
@@ -34,25 +33,12 @@ namespace {
 using namespace bertc;
 using cuda::Precision;
 
-/// The pretrained model's path, from the script that knows where pip put it; empty if not installed.
-std::string pretrainedPath() {
-  std::string cmd =
-      "python3 " + std::string(BERTC_SOURCE_DIR) + "/tools/make_pretrained_reference.py --print-path 2>/dev/null";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return std::filesystem::exists(out) ? out : "";
-}
 
 /// Every model to check: (label, path).
 std::vector<std::pair<std::string, std::string>> models() {
   std::vector<std::pair<std::string, std::string>> m;
   for (const auto& dir : test::fixtureDirs()) m.push_back({dir.filename().string(), (dir / "model.onnx").string()});
-  if (std::string p = pretrainedPath(); !p.empty()) m.push_back({"pretrained MiniLM", p});
+  if (std::string p = test::pretrainedModelPath(); !p.empty()) m.push_back({"pretrained MiniLM", p});
   else WARN("the pretrained model package is not installed (tools/setup.sh installs it); checking the fixtures only");
   return m;
 }
