@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 namespace bertc::test {
@@ -12,6 +13,19 @@ std::vector<std::filesystem::path> fixtureDirs() {
     if (e.is_directory() && std::filesystem::exists(e.path() / "model.onnx")) dirs.push_back(e.path());
   std::sort(dirs.begin(), dirs.end());
   return dirs;
+}
+
+std::string pretrainedModelPath() {
+  std::string cmd =
+      "python3 " + std::string(BERTC_SOURCE_DIR) + "/tools/make_pretrained_reference.py --print-path 2>/dev/null";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return !out.empty() && std::filesystem::exists(out) ? out : "";
 }
 
 std::string fileNameFor(const std::string& name) {

@@ -20,6 +20,10 @@ std::vector<ir::Tensor> loadInputs(const ir::Graph& g, const std::filesystem::pa
 /// in these tests are stated in.
 double normalizedMaxError(const ir::Tensor& got, const ir::Tensor& want);
 
+/// The pretrained MiniLM's ONNX file, from the script that knows where pip
+/// put it (tools/make_pretrained_reference.py); empty if not installed.
+std::string pretrainedModelPath();
+
 /// Output and input names as file names: anything outside [A-Za-z0-9_.-] becomes '_'.
 std::string fileNameFor(const std::string& name);
 

@@ -69,19 +69,6 @@ double differentialError(const ir::Graph& before, const ir::Graph& after, const 
   return worst;
 }
 
-/// The pretrained model's path, from the script that knows where pip put it; empty if not installed.
-std::string pretrainedPath() {
-  std::string cmd =
-      "python3 " + std::string(BERTC_SOURCE_DIR) + "/tools/make_pretrained_reference.py --print-path 2>/dev/null";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return std::filesystem::exists(out) ? out : "";
-}
 
 }  // namespace
 
@@ -112,7 +99,7 @@ TEST_CASE("fusions on every fixture: one Attention per layer, one EmbedLayerNorm
 }
 
 TEST_CASE("fusions on the pretrained MiniLM: three Attention, one EmbedLayerNorm, same outputs", "[fusion]") {
-  std::string path = pretrainedPath();
+  std::string path = test::pretrainedModelPath();
   if (path.empty()) {
     WARN("the pretrained model package is not installed (tools/setup.sh installs it); skipped");
     return;
@@ -130,7 +117,7 @@ TEST_CASE("fusions on the pretrained MiniLM: three Attention, one EmbedLayerNorm
 }
 
 TEST_CASE("the default pipeline leaves the pretrained MiniLM only ops the CPU code generator lowers", "[optimize]") {
-  std::string path = pretrainedPath();
+  std::string path = test::pretrainedModelPath();
   if (path.empty()) {
     WARN("the pretrained model package is not installed (tools/setup.sh installs it); skipped");
     return;

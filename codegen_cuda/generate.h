@@ -1,0 +1,52 @@
+// The CUDA target's kernels for one model: from a fused graph (after
+// passes::runPipeline) the specialised CUDA C kernels it needs, as one
+// program for NVRTC (nvrtc.h). No launch plan, cuBLASLt calls or host code
+// yet: those come with the CUDA runtime (issue 5).
+//
+// What runs where, mirroring the CPU target (codegen_cpu/plan.h): tokens are
+// packed by the attention mask (kernels/tokens.cuh); GEMMs (MatMul, Linear,
+// Attention's projections) are cuBLASLt calls with bias, ReLU or residual
+// epilogues, so they need no kernel here; everything else is a kernel of
+// kernels/*.cuh, specialised by template arguments for each distinct width,
+// head count and epsilon. Exact (erf) GELU and tanh have no cuBLASLt
+// epilogue: they are bias_act kernels after the GEMM.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace bertc::cuda {
+
+/// cuda-fp16: half storage, fp32 accumulation and statistics; cuda-fp32.
+enum class Precision { Fp16, Fp32 };
+
+const char* precisionName(Precision p);
+
+/// One extern "C" __global__ entry point of the generated program.
+struct KernelSpec {
+  std::string entry;   ///< its symbol, e.g. "bertc_layernorm_h384"
+  std::string family;  ///< the kernels/*.cuh function it instantiates, e.g. "layernorm"
+  std::string call;    ///< the body: that function with the model's constants
+  int threads = 0;     ///< threads per block it is written for (__launch_bounds__)
+  std::vector<const ir::Node*> nodes;  ///< the nodes it runs for (none: packing, outputs)
+};
+
+struct KernelSet {
+  Precision precision = Precision::Fp32;
+  std::vector<KernelSpec> kernels;  ///< in first-use order, each entry once
+  std::string source;               ///< the whole CUDA C program: kernels/*.cuh + #defines + entry points
+};
+
+/// The kernels of `g`, which must have been through the default pass
+/// pipeline. A node the CUDA target cannot lower is an error naming it and
+/// its op; `file` is for messages.
+Result<KernelSet> generateKernels(const ir::Graph& g, Precision precision, const std::string& file);
+
+/// The kernel library (kernels/*.cuh, in include order, the #include lines
+/// removed) as embedded at build time: the head of every generated program.
+const std::string& kernelLibrarySource();
+
+}  // namespace bertc::cuda

@@ -1,0 +1,194 @@
+// The CUDA target's kernels, without a GPU: for every committed fixture and
+// the pretrained MiniLM, after the default pipeline, the kernel generator
+// (codegen_cuda/generate.h) gives a program for cuda-fp16 and cuda-fp32,
+// and NVRTC compiles it to a cubin for each default architecture (sm_80,
+// sm_86, sm_89, sm_90) plus PTX naming every entry point. Without the CUDA
+// toolkit the NVRTC part is skipped with a warning; the generator's checks
+// still run.
+//
+// NVRTC is slow, so each distinct program text is compiled once (fixtures of
+// the same shapes give the same program): 74 programs, 14 distinct, about
+// 21 s for all four architectures on the 2-core build machine (NVRTC 13.0).
+// That is well under the two minutes we allow this test, so every program
+// gets every architecture.
+#include <catch2/catch.hpp>
+#include <fmt/core.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "codegen_cuda/generate.h"
+#include "frontend/onnx_import.h"
+#include "graph_builder.h"
+#include "ir/ops.h"
+#include "model_fixtures.h"
+#include "passes/pipeline.h"
+#ifdef BERTC_HAVE_NVRTC
+#include "codegen_cuda/nvrtc.h"
+#endif
+
+namespace {
+
+using namespace bertc;
+using cuda::Precision;
+
+
+/// Every model to check: (label, path).
+std::vector<std::pair<std::string, std::string>> models() {
+  std::vector<std::pair<std::string, std::string>> m;
+  for (const auto& dir : test::fixtureDirs()) m.push_back({dir.filename().string(), (dir / "model.onnx").string()});
+  if (std::string p = test::pretrainedModelPath(); !p.empty()) m.push_back({"pretrained MiniLM", p});
+  else WARN("the pretrained model package is not installed (tools/setup.sh installs it); checking the fixtures only");
+  return m;
+}
+
+size_t count(const cuda::KernelSet& set, const std::string& family) {
+  size_t n = 0;
+  for (const auto& k : set.kernels) n += k.family == family;
+  return n;
+}
+
+#ifdef BERTC_HAVE_NVRTC
+/// Compiles each distinct program text once.
+const Result<cuda::CompiledProgram>& compiled(const std::string& source) {
+  static std::map<std::string, Result<cuda::CompiledProgram>> cache;
+  auto it = cache.find(source);
+  if (it == cache.end()) it = cache.emplace(source, cuda::compileProgram(source)).first;
+  return it->second;
+}
+#endif
+
+}  // namespace
+
+TEST_CASE("CUDA kernels are generated and NVRTC-compile for every fixture and the pretrained model", "[cuda]") {
+#ifdef BERTC_HAVE_NVRTC
+  WARN(fmt::format("NVRTC {}: compiling each distinct program for sm_80, sm_86, sm_89, sm_90 + compute_90 PTX",
+                   cuda::nvrtcVersionString()));
+#else
+  WARN("bertc was built without the CUDA toolkit: the kernels are generated but not NVRTC-compiled (skipped)");
+#endif
+  const auto start = std::chrono::steady_clock::now();
+  std::set<std::string> programs;
+  size_t checked = 0;
+  // One loop, not a section per model, so the cache and the timing span all
+  // of them; INFO names the model in any failure.
+  for (const auto& [label, path] : models()) {
+    INFO(label);
+    auto g = frontend::importOnnxFile(path);
+    REQUIRE(g.ok());
+    REQUIRE(passes::runPipeline(**g, passes::PipelineOptions{}).ok());
+    size_t attentionNodes = 0;
+    for (const auto& n : (*g)->nodes()) attentionNodes += n->op == ir::OpKind::Attention;
+    for (Precision p : {Precision::Fp16, Precision::Fp32}) {
+      INFO(cuda::precisionName(p));
+      auto set = cuda::generateKernels(**g, p, label);
+      INFO((set.ok() ? std::string() : set.message()));
+      REQUIRE(set.ok());
+      // The packing, the embeddings, one attention core (every layer has the
+      // same shape), LayerNorms, and the outputs' scatter.
+      CHECK(count(*set, "pack") == 1);
+      CHECK(count(*set, "embed_layernorm") == 1);
+      CHECK(count(*set, "attention") == 1);
+      CHECK(count(*set, "layernorm") >= 1);
+      CHECK(count(*set, "scatter_rows") + count(*set, "to_float") >= 1);
+      size_t attentionUses = 0;
+      for (const auto& k : set->kernels)
+        if (k.family == "attention") attentionUses += k.nodes.size();
+      CHECK(attentionUses == attentionNodes);
+      CHECK(set->source.find(fmt::format("#define BERTC_FP16 {}", p == Precision::Fp16 ? 1 : 0)) !=
+            std::string::npos);
+      programs.insert(set->source);
+      ++checked;
+#ifdef BERTC_HAVE_NVRTC
+      const auto& prog = compiled(set->source);
+      INFO((prog.ok() ? std::string() : prog.message()));
+      REQUIRE(prog.ok());
+      const cuda::CompiledProgram& cp = prog.value();
+      REQUIRE(cp.cubins.size() == cuda::defaultArchitectures().size());
+      INFO(cp.log);
+      CHECK(cp.log.empty());  // no NVRTC warnings either
+      for (size_t i = 0; i < cp.cubins.size(); ++i) {
+        CHECK(cp.cubins[i].arch == cuda::defaultArchitectures()[i]);
+        CHECK(cp.cubins[i].image.size() > 1000);
+        CHECK(cp.cubins[i].image.starts_with("\x7f" "ELF"));
+      }
+      CHECK(cp.ptxArch == "compute_90");
+      CHECK(cp.ptx.find(".target sm_90") != std::string::npos);
+      for (const auto& k : set->kernels) {
+        INFO(k.entry);
+        CHECK(cp.ptx.find(".entry " + k.entry + "(") != std::string::npos);
+      }
+#endif
+    }
+  }
+  CHECK(checked >= 2 * 36);
+  fmt::print("[cuda] {} models x 2 precisions: {} distinct programs, {:.1f} s\n", checked / 2, programs.size(),
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+TEST_CASE("the CUDA kernels of two fixtures, entry by entry", "[cuda]") {
+  // Counts in the style of tinygrad's check_schedule: what a BERT layer
+  // needs beside its cuBLASLt GEMMs. RoBERTa's TorchScript export computes
+  // its position ids from the mask ([batch, seq] arithmetic and a CumSum).
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"bert_ts17_eager",
+       {"bertc_pack", "bertc_gather_ids", "bertc_embed_layernorm_h64", "bertc_attention_d16_h4",
+        "bertc_layernorm_h64", "bertc_bias_gelu_n96", "bertc_gather_token_n64", "bertc_bias_tanh_n64",
+        "bertc_scatter_rows_n64", "bertc_to_float_n64"}},
+      {"roberta_ts14_eager",
+       {"bertc_pack", "bertc_elementwise", "bertc_cumsum", "bertc_gather_ids", "bertc_embed_layernorm_h48",
+        "bertc_attention_d16_h3", "bertc_layernorm_h48", "bertc_bias_gelu_n80", "bertc_gather_token_n48",
+        "bertc_bias_tanh_n48", "bertc_scatter_rows_n48", "bertc_to_float_n48"}},
+  };
+  for (const auto& [name, entries] : expected) {
+    INFO(name);
+    auto g = frontend::importOnnxFile(std::string(BERTC_SOURCE_DIR) + "/test/models/" + name + "/model.onnx");
+    REQUIRE(g.ok());
+    REQUIRE(passes::runPipeline(**g, passes::PipelineOptions{}).ok());
+    auto set = cuda::generateKernels(**g, Precision::Fp16, name);
+    REQUIRE(set.ok());
+    std::vector<std::string> got;
+    for (const auto& k : set->kernels) got.push_back(k.entry);
+    CHECK(got == entries);
+    // The model's constants are in the calls: epsilon, the attention scale.
+    const std::string width = name.starts_with("bert_") ? "64" : "48";
+    CHECK(set->source.find("bertc::layernorm<" + width + ", 32>(x, ldx, skip, ldskip, bias, gamma, beta, y, ldy, "
+                           "num_rows, 1e-12f);") != std::string::npos);
+    CHECK(set->source.find("seq_start, 0.25f);") != std::string::npos);  // 1/sqrt(16)
+  }
+}
+
+TEST_CASE("the CUDA generator names the node and op it cannot lower", "[cuda]") {
+  test::GraphBuilder b;
+  ir::Value* x = b.input("x", b.uniform({2, 4}), {"batch", "seq"});
+  ir::Value* y = b.op(ir::OpKind::Softmax, {x}, {{"axis", int64_t{-1}}}, "my_softmax");
+  b.g.addOutput(y);
+  auto set = cuda::generateKernels(b.g, Precision::Fp16, "m.onnx");
+  REQUIRE_FALSE(set.ok());
+  CHECK(set.message() == "m.onnx: node 'my_softmax' (Softmax): is not supported by the CUDA target");
+}
+
+TEST_CASE("an NVRTC failure returns the program log", "[cuda]") {
+#ifndef BERTC_HAVE_NVRTC
+  WARN("bertc was built without the CUDA toolkit: NVRTC is not available (skipped)");
+#else
+  // The kernel library with an entry point that calls what does not exist.
+  const std::string source = "#define BERTC_FP16 1\n" + cuda::kernelLibrarySource() +
+                             "extern \"C\" __global__ void broken(float* x) { x[0] = bertc::no_such_kernel(x); }\n";
+  cuda::NvrtcOptions opts;
+  opts.archs = {"sm_80"};
+  opts.programName = "broken.cu";
+  auto r = cuda::compileProgram(source, opts);
+  REQUIRE_FALSE(r.ok());
+  INFO(r.message());
+  CHECK(r.message().starts_with("NVRTC failed to compile broken.cu for sm_80"));
+  CHECK(r.message().find("no_such_kernel") != std::string::npos);  // the log's line
+  CHECK(r.message().find("broken.cu(") != std::string::npos);
+
+  opts.archs = {"sm_12"};
+  auto bad = cuda::compileProgram("extern \"C\" __global__ void k() {}", opts);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.message().find("'sm_12' is not one NVRTC") != std::string::npos);
+#endif
+}
