@@ -36,6 +36,7 @@
 
 #include "bertc_k.h"
 #include "bertc_rt.h"
+#include "codegen_cpu/jit_symbols.h"
 #include "codegen_cpu/libmodel_bitcode.h"
 #include "gemm.h"
 
@@ -53,33 +54,6 @@ double now() {
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "libmodel_gemm_bench: %s\n", what.c_str());
   std::exit(1);
-}
-
-/// The runtime stub's functions, resolved to the copy linked into this
-/// program, as codegen_cpu/jit.cpp's runtimeSymbols() does for a model.
-llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
-  llvm::orc::SymbolMap map;
-  auto add = [&](const char* name, auto* fn) {
-    map[jit.mangleAndIntern(name)] = {llvm::orc::ExecutorAddr::fromPtr(fn), llvm::JITSymbolFlags::Exported};
-  };
-  add("bertc_rt_status_string", &bertc_rt_status_string);
-  add("bertc_rt_error_set", &bertc_rt_error_set);
-  add("bertc_rt_last_error", &bertc_rt_last_error);
-  add("bertc_rt_last_status", &bertc_rt_last_status);
-  add("bertc_rt_clear_error", &bertc_rt_clear_error);
-  add("bertc_rt_pool_create", &bertc_rt_pool_create);
-  add("bertc_rt_pool_from_scheduler", &bertc_rt_pool_from_scheduler);
-  add("bertc_rt_pool_destroy", &bertc_rt_pool_destroy);
-  add("bertc_rt_pool_num_workers", &bertc_rt_pool_num_workers);
-  add("bertc_rt_parallel_for", &bertc_rt_parallel_for);
-  add("bertc_rt_arena_init", &bertc_rt_arena_init);
-  add("bertc_rt_arena_create", &bertc_rt_arena_create);
-  add("bertc_rt_arena_alloc", &bertc_rt_arena_alloc);
-  add("bertc_rt_arena_reset", &bertc_rt_arena_reset);
-  add("bertc_rt_arena_used", &bertc_rt_arena_used);
-  add("bertc_rt_arena_peak", &bertc_rt_arena_peak);
-  add("bertc_rt_arena_destroy", &bertc_rt_arena_destroy);
-  return map;
 }
 
 template <typename T>

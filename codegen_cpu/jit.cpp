@@ -9,6 +9,7 @@
 
 #include "bertc_rt.h"
 #include "codegen_cpu/compile.h"
+#include "codegen_cpu/jit_symbols.h"
 #include "codegen_cpu/module.h"
 
 namespace bertc::cpu {
@@ -41,11 +42,6 @@ extern "C" void bertcProfileMark(int step) {
 
 std::vector<double> JitModel::profile() const { return gProfile.seconds; }
 
-JitModel::~JitModel() = default;
-
-namespace {
-
-/// Every function of bertc_rt.h, for the JIT's symbol table.
 llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   llvm::orc::SymbolMap map;
   auto add = [&](const char* name, auto* fn) {
@@ -68,9 +64,13 @@ llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   add("bertc_rt_arena_used", &bertc_rt_arena_used);
   add("bertc_rt_arena_peak", &bertc_rt_arena_peak);
   add("bertc_rt_arena_destroy", &bertc_rt_arena_destroy);
-  add("bertc_profile_mark", &bertcProfileMark);
   return map;
 }
+
+
+JitModel::~JitModel() = default;
+
+namespace {
 
 std::string errorText(llvm::Error e) { return llvm::toString(std::move(e)); }
 
@@ -93,7 +93,10 @@ Result<std::unique_ptr<JitModel>> JitModel::create(const ir::Graph& g, const std
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
   if (!jit) return Status::error("LLVM JIT: " + errorText(jit.takeError()));
   llvm::orc::JITDylib& lib = (*jit)->getMainJITDylib();
-  if (auto e = lib.define(llvm::orc::absoluteSymbols(runtimeSymbols(**jit)))) return Status::error("LLVM JIT: " + errorText(std::move(e)));
+  llvm::orc::SymbolMap symbols = runtimeSymbols(**jit);
+  symbols[(*jit)->mangleAndIntern("bertc_profile_mark")] = {llvm::orc::ExecutorAddr::fromPtr(&bertcProfileMark),
+                                                             llvm::JITSymbolFlags::Exported};
+  if (auto e = lib.define(llvm::orc::absoluteSymbols(std::move(symbols)))) return Status::error("LLVM JIT: " + errorText(std::move(e)));
   auto process = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess((*jit)->getDataLayout().getGlobalPrefix());
   if (!process) return Status::error("LLVM JIT: " + errorText(process.takeError()));
   lib.addGenerator(std::move(*process));
