@@ -64,14 +64,8 @@ void emitGatherToken(Emitter& e, const Step& s) {
   if (index < 0) e.fail(n, "the CPU target gathers only from a non-negative position");
   // A sequence shorter than the index has no such token: an error, as in ONNX.
   if (index > 0) {
-    llvm::IRBuilder<>& b = e.b();
-    llvm::Function* fn = b.GetInsertBlock()->getParent();
-    auto* bad = llvm::BasicBlock::Create(b.getContext(), "short_seq", fn);
-    auto* ok = llvm::BasicBlock::Create(b.getContext(), "seq_ok", fn);
-    b.CreateCondBr(b.CreateICmpSLE(e.seq(), e.i64(index)), bad, ok);
-    b.SetInsertPoint(bad);
-    b.CreateRet(b.getInt32(BERTC_ERR_SHAPE));
-    b.SetInsertPoint(ok);
+    llvm::Value* what = e.b().CreateGlobalString(n.describe(), "gather_node");
+    e.callChecked("bertc_k_check_token_index", {e.exec(), e.seq(), e.i64(index), what});
   }
   const int64_t w = s.out->type.shape.back().constValue().value();
   e.call("bertc_k_gather_token", {e.addr(n.operand(0)), e.rowOf(), e.batch(), e.seq(), e.i64(index), e.i64(w), e.addr(s.out)});

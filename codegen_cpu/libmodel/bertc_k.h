@@ -142,6 +142,9 @@ void bertc_k_positions(const int32_t* tok, int64_t T, int64_t seq, int64_t* dst)
 /** out[b, s, :] = packed[row_of[b*seq+s], :] or zeros; N floats per row. */
 void bertc_k_scatter_rows(const float* packed, const int32_t* row_of, int64_t batch, int64_t seq, int64_t N,
                           float* out);
+/** BERTC_OK when seq > index; else BERTC_ERR_SHAPE with a message naming
+ *  `what` (the node): a Gather of token `index` needs that many tokens. */
+int bertc_k_check_token_index(const bertc_k_exec* exec, int64_t seq, int64_t index, const char* what);
 /** out[b, :] = packed row of token (b, index) or zeros (index already
  *  normalised to [0, seq)): Gather(X, index, axis=1) on token layout. */
 void bertc_k_gather_token(const float* packed, const int32_t* row_of, int64_t batch, int64_t seq, int64_t index,

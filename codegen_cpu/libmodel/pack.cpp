@@ -54,6 +54,12 @@ extern "C" void bertc_k_scatter_rows(const float* packed, const int32_t* row_of,
   }
 }
 
+extern "C" int bertc_k_check_token_index(const bertc_k_exec* exec, int64_t seq, int64_t index, const char* what) {
+  if (seq > index) return BERTC_OK;
+  return bertc_rt_error_set(exec->err, BERTC_ERR_SHAPE, "%s: reads token %lld of each sequence; seq %lld is too short",
+                            what, static_cast<long long>(index), static_cast<long long>(seq));
+}
+
 extern "C" void bertc_k_gather_token(const float* packed, const int32_t* row_of, int64_t batch, int64_t seq,
                                      int64_t index, int64_t N, float* out) {
   const size_t bytes = static_cast<size_t>(N) * sizeof(float);

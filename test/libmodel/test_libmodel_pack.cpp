@@ -223,3 +223,10 @@ TEST_CASE("libmodel: cumsum, inclusive and exclusive, forward and reverse", "[li
     CHECK(std::vector<int64_t>(gotf.begin(), gotf.end()) == c.want);
   }
 }
+
+TEST_CASE("libmodel: a token index past the sequence is an error naming the node", "[libmodel]") {
+  Exec x;
+  CHECK(bertc_k_check_token_index(&x.e, 4, 3, "node 'g' (Gather)") == BERTC_OK);
+  CHECK(bertc_k_check_token_index(&x.e, 3, 3, "node 'g' (Gather)") == BERTC_ERR_SHAPE);
+  CHECK(std::string(x.err.message) == "node 'g' (Gather): reads token 3 of each sequence; seq 3 is too short");
+}
