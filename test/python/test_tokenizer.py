@@ -65,16 +65,6 @@ def _compile(tmp_dir):
 
 
 @pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-    out = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "bert_vocab.py"), "--out", str(out)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.fail("the vocabulary package is not installed; run tools/setup.sh\n" + proc.stderr)
-    return out
-
-
-@pytest.fixture(scope="module")
 def c_tokenize(tmp_path_factory, vocab):
     exe = _compile(tmp_path_factory.mktemp("tok"))
 
