@@ -1,8 +1,8 @@
 # bertc_add_model: compile an ONNX model with `bertc compile` at build time.
 #
 #   bertc_add_model(NAME <name> MODEL <file.onnx>
-#                   [TARGET cpu] [CPU x86-64-v3|x86-64-v4|native]
-#                   [MAX_BATCH <n>] [MAX_SEQ <n>])
+#                   [TARGET cpu|cuda-fp16|cuda-fp32] [CPU x86-64-v3|x86-64-v4|native]
+#                   [ARCH sm_80,sm_90,...] [MAX_BATCH <n>] [MAX_SEQ <n>])
 #
 # runs, in the build of whoever calls it,
 #
@@ -11,7 +11,9 @@
 # which writes <name>.o and <name>.h. The command re-runs when the model or
 # the bertc binary changes. It adds a static library target <name> holding
 # <name>.o; linking it gives a host the object, the include directory of
-# <name>.h and bertc::rt (libbertc_rt and its threads library):
+# <name>.h and bertc::rt (libbertc_rt and its threads library); for a CUDA
+# target also bertc::rt_cuda (libbertc_rt_cuda, cudart, cuBLASLt), which an
+# installed bertc has when it was built with the CUDA toolkit:
 #
 #   bertc_add_model(NAME minilm MODEL minilm.onnx MAX_SEQ 128)
 #   target_link_libraries(app PRIVATE minilm)     # then: #include "minilm.h"
@@ -24,7 +26,7 @@
 # build tree defines them as aliases of its targets.
 
 function(bertc_add_model)
-  cmake_parse_arguments(PARSE_ARGV 0 ARG "" "NAME;MODEL;TARGET;CPU;MAX_BATCH;MAX_SEQ" "")
+  cmake_parse_arguments(PARSE_ARGV 0 ARG "" "NAME;MODEL;TARGET;CPU;ARCH;MAX_BATCH;MAX_SEQ" "")
   if(ARG_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "bertc_add_model: unknown arguments: ${ARG_UNPARSED_ARGUMENTS}")
   endif()
@@ -42,6 +44,19 @@ function(bertc_add_model)
   if(NOT ARG_TARGET)
     set(ARG_TARGET cpu)
   endif()
+  if(ARG_TARGET MATCHES "^cuda-")
+    if(NOT TARGET bertc::rt_cuda)
+      message(FATAL_ERROR "bertc_add_model: TARGET ${ARG_TARGET} needs bertc::rt_cuda, which a bertc built "
+                          "without the CUDA toolkit lacks")
+    endif()
+    if(ARG_CPU)
+      message(FATAL_ERROR "bertc_add_model: CPU applies to TARGET cpu only")
+    endif()
+  elseif(NOT ARG_TARGET STREQUAL "cpu")
+    message(FATAL_ERROR "bertc_add_model: TARGET must be cpu, cuda-fp16 or cuda-fp32, got '${ARG_TARGET}'")
+  elseif(ARG_ARCH)
+    message(FATAL_ERROR "bertc_add_model: ARCH applies to the CUDA targets only")
+  endif()
   foreach(count MAX_BATCH MAX_SEQ)
     if(DEFINED ARG_${count} AND NOT ARG_${count} MATCHES "^[1-9][0-9]*$")
       message(FATAL_ERROR "bertc_add_model: ${count} must be a positive integer, got '${ARG_${count}}'")
@@ -54,6 +69,10 @@ function(bertc_add_model)
   set(options --target=${ARG_TARGET} -o "${object}" --name ${ARG_NAME})
   if(ARG_CPU)
     list(APPEND options --cpu=${ARG_CPU})
+  endif()
+  if(ARG_ARCH)
+    string(REPLACE ";" "," arch "${ARG_ARCH}")
+    list(APPEND options --arch=${arch})
   endif()
   if(ARG_MAX_BATCH)
     list(APPEND options --max-batch ${ARG_MAX_BATCH})
@@ -88,4 +107,7 @@ function(bertc_add_model)
   set_target_properties(${ARG_NAME} PROPERTIES LINKER_LANGUAGE ${language})
   target_include_directories(${ARG_NAME} PUBLIC "$<BUILD_INTERFACE:${CMAKE_CURRENT_BINARY_DIR}>")
   target_link_libraries(${ARG_NAME} PUBLIC bertc::rt)
+  if(ARG_TARGET MATCHES "^cuda-")
+    target_link_libraries(${ARG_NAME} PUBLIC bertc::rt_cuda)
+  endif()
 endfunction()

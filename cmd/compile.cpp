@@ -3,11 +3,15 @@
 
 #include <cctype>
 #include <chrono>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include "cmd/commands.h"
 #include "cmd/model_loading.h"
 #include "codegen_cpu/compile.h"
+#include "codegen_cuda/artifact.h"
 #include "passes/pipeline.h"
 
 namespace bertc::cli {
@@ -17,12 +21,70 @@ struct CompileFlags {
   std::string model;
   std::string output;
   std::string header;
-  std::string target = "cpu";
+  std::string target = "cpu";  ///< cpu | cuda-fp16 | cuda-fp32
   std::string emit = "obj";
+  std::string arch;  ///< CUDA targets: comma-separated sm_XX
   bool verbose = false;
   cpu::CompileOptions cpu;
   bool nameGiven = false;
+  bool cpuGiven = false;
 };
+
+/// "sm_80,sm_90" -> {"sm_80", "sm_90"}; an error for anything else.
+Result<std::vector<std::string>> parseArchs(const std::string& text) {
+  std::vector<std::string> archs;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string a = text.substr(at, end - at);
+    if (cuda::archNumber(a) < 50)
+      return Status::error(fmt::format("compile: --arch={}: '{}' is not a GPU architecture like sm_80 or sm_90", text, a));
+    if (std::find(archs.begin(), archs.end(), a) == archs.end()) archs.push_back(a);
+    at = end + 1;
+  }
+  return archs;
+}
+
+/// --target=cuda-fp16|cuda-fp32: kernels by NVRTC, the plan and weights as
+/// data in the object, the API as inline wrappers in the header.
+int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(const std::string&)>& lap) {
+  cuda::CudaCompileOptions o;
+  o.name = f.cpu.name;
+  o.precision = f.target == "cuda-fp16" ? cuda::Precision::Fp16 : cuda::Precision::Fp32;
+  o.maxBatch = f.cpu.maxBatch;
+  o.maxSeq = f.cpu.maxSeq;
+  if (!f.arch.empty()) {
+    auto archs = parseArchs(f.arch);
+    if (!archs) return reportError(archs.message());
+    o.archs = *archs;
+  }
+  if (f.verbose) o.progress = [](const std::string& line) { fmt::print(stderr, "bertc: {}\n", line); };
+  auto model = cuda::compileModel(g, f.model, o);
+  if (!model) return reportError(model.message());
+  lap("nvrtc");
+  // Written beside the output and renamed into place: never half an object.
+  const std::string tmp = f.output + ".tmp";
+  Status st = cuda::writeObject(**model, tmp);
+  std::error_code ec;
+  if (st.ok()) std::filesystem::rename(tmp, f.output, ec);
+  if (!st.ok() || ec) {
+    std::filesystem::remove(tmp, ec);
+    return reportError(st.ok() ? fmt::format("{}: cannot write: {}", f.output, ec.message()) : st.message());
+  }
+  std::ofstream h(f.header, std::ios::binary);
+  h << cuda::headerText(**model, g);
+  if (!h) {
+    std::filesystem::remove(f.output, ec);
+    return reportError(fmt::format("{}: cannot write", f.header));
+  }
+  lap("write");
+  const auto& plan = (*model)->plan();
+  fmt::print(stderr, "wrote {} and {} (symbols {}_*; {} kernels, {} steps, {} images, {:.1f} MB of weights)\n", f.output,
+             f.header, f.cpu.name, (*model)->kernels().kernels.size(), plan.steps.size(), (*model)->images().size(),
+             static_cast<double>(plan.weights.size()) / 1e6);
+  return 0;
+}
 
 /// A C identifier from a file stem: "bert-base.o" -> "bert_base".
 std::string prefixFromPath(const std::string& path) {
@@ -43,11 +105,12 @@ int runCompile(CompileFlags& f) {
     fmt::print(stderr, "bertc: {:<10} {:.2f} s\n", stage, std::chrono::duration<double>(now - last).count());
     last = now;
   };
-  if (f.target == "cuda-fp16" || f.target == "cuda-fp32")
-    return reportError(fmt::format("compile: --target={} is not available yet in this build (the CUDA code generator "
-                                   "is not finished); use --target=cpu",
-                                   f.target));
-  if (f.target != "cpu") return reportError(fmt::format("compile: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
+  const bool cuda = f.target == "cuda-fp16" || f.target == "cuda-fp32";
+  if (!cuda && f.target != "cpu")
+    return reportError(fmt::format("compile: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
+  if (cuda && f.emit != "obj") return reportError("compile: --emit applies to --target=cpu; a CUDA target writes an object");
+  if (cuda && f.cpuGiven) return reportError("compile: --cpu applies to --target=cpu");
+  if (!cuda && !f.arch.empty()) return reportError("compile: --arch applies to --target=cuda-fp16 and cuda-fp32");
   if (f.emit == "obj") f.cpu.emit = cpu::EmitKind::Object;
   else if (f.emit == "asm") f.cpu.emit = cpu::EmitKind::Assembly;
   else if (f.emit == "llvm") f.cpu.emit = cpu::EmitKind::LlvmIr;
@@ -67,6 +130,7 @@ int runCompile(CompileFlags& f) {
   auto run = passes::runPipeline(*g, passes::PipelineOptions{});
   if (!run.ok()) return reportError(f.model + ": " + run.message());
   lap("fuse");
+  if (cuda) return compileCuda(f, *g, lap);
   if (f.verbose) f.cpu.progress = [](const std::string& line) { fmt::print(stderr, "bertc: {}\n", line); };
   Status st = cpu::compileToFiles(*g, f.model, f.cpu, f.output, f.header);
   if (!st.ok()) {
@@ -92,7 +156,11 @@ Command addCompile(CLI::App& app) {
   sub->add_option("--name", f->cpu.name, "symbol prefix of the C API (default: the output file's name)")
       ->each([f](const std::string&) { f->nameGiven = true; });
   sub->add_option("--cpu", f->cpu.cpu, "ISA like -march: x86-64-v3 (AVX2+FMA), x86-64-v4 (AVX-512) or native")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->each([f](const std::string&) { f->cpuGiven = true; });
+  sub->add_option("--arch", f->arch,
+                  "CUDA targets: GPU architectures to compile cubins for, comma-separated (default "
+                  "sm_80,sm_86,sm_89,sm_90; PTX for the last one is added for newer GPUs)");
   sub->add_option("--max-batch", f->cpu.maxBatch, "largest batch a run may use (default 64, or the model's fixed batch)");
   sub->add_option("--max-seq", f->cpu.maxSeq, "longest sequence a run may use (default: the model's position table)");
   sub->add_option("--emit", f->emit, "obj, asm (to check the hot loops) or llvm")->capture_default_str();

@@ -56,6 +56,12 @@ bool isValidPrefix(const std::string& name);
 Status compileToFiles(const ir::Graph& g, const std::string& file, const CompileOptions& opts,
                       const std::string& outPath, const std::string& headerPath);
 
+/// The C type of a tensor element in the generated headers ("int64_t").
+const char* cType(ir::DType t);
+/// A C parameter name for a tensor name ("onnx::Add_5" -> "onnx__Add_5";
+/// `fallback` when it would not be an identifier).
+std::string paramName(const std::string& name, const std::string& fallback);
+
 /// The C header of a compiled model: the API documented for its users.
 std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name);
 

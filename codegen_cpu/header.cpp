@@ -6,7 +6,6 @@
 #include "codegen_cpu/compile.h"
 
 namespace bertc::cpu {
-namespace {
 
 const char* cType(ir::DType t) {
   switch (t) {
@@ -21,6 +20,16 @@ const char* cType(ir::DType t) {
   }
 }
 
+/// A C parameter name for a tensor name ("input_ids", "onnx::Add_5" -> "onnx__Add_5").
+std::string paramName(const std::string& name, const std::string& fallback) {
+  std::string p;
+  for (char c : name) p += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (p.empty() || std::isdigit(static_cast<unsigned char>(p[0]))) p = fallback;
+  return p;
+}
+
+namespace {
+
 /// "[batch, seq, 384]" for a comment.
 std::string shapeText(const ir::Value* v, const Plan& plan) {
   std::string s = "[";
@@ -32,14 +41,6 @@ std::string shapeText(const ir::Value* v, const Plan& plan) {
     else s += std::to_string(d.constValue().value_or(-1));
   }
   return s + "]";
-}
-
-/// A C parameter name for a tensor name ("input_ids", "onnx::Add_5" -> "onnx__Add_5").
-std::string paramName(const std::string& name, const std::string& fallback) {
-  std::string p;
-  for (char c : name) p += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  if (p.empty() || std::isdigit(static_cast<unsigned char>(p[0]))) p = fallback;
-  return p;
 }
 
 }  // namespace

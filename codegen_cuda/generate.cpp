@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <map>
+#include <set>
 
 #include "ir/ops.h"
 
@@ -84,38 +87,155 @@ std::string floatLiteral(double v) {
   return s + "f";
 }
 
+/// The C type class of one kernel parameter, from the family's text.
+enum class ParamType { Pointer, Int, I64 };
+
+std::vector<ParamType> paramTypes(const std::string& params) {
+  std::vector<ParamType> types;
+  size_t at = 0;
+  while (at <= params.size()) {
+    size_t end = params.find(',', at);
+    if (end == std::string::npos) end = params.size();
+    const std::string p = params.substr(at, end - at);
+    types.push_back(p.find('*') != std::string::npos ? ParamType::Pointer
+                    : p.find("i64") != std::string::npos ? ParamType::I64
+                                                         : ParamType::Int);
+    at = end + 1;
+  }
+  return types;
+}
+
+ParamType argType(int kind) {
+  switch (kind) {
+    case BERTC_CUDA_ARG_I32:
+    case BERTC_CUDA_ARG_BATCH:
+    case BERTC_CUDA_ARG_SEQ: return ParamType::Int;
+    case BERTC_CUDA_ARG_I64:
+    case BERTC_CUDA_ARG_SLOTS:
+    case BERTC_CUDA_ARG_BATCH_I64:
+    case BERTC_CUDA_ARG_SEQ_I64: return ParamType::I64;
+    default: return ParamType::Pointer;
+  }
+}
+
+bertc_cuda_arg arg(int kind, int64_t value = 0) { return bertc_cuda_arg{kind, 0, value}; }
+bertc_cuda_arg i32(int64_t v) { return arg(BERTC_CUDA_ARG_I32, v); }
+bertc_cuda_arg i64(int64_t v) { return arg(BERTC_CUDA_ARG_I64, v); }
+const bertc_cuda_arg kNull = arg(BERTC_CUDA_ARG_NULL);
+
+/// Integer [batch, seq] arithmetic ops (kernels/padded.cuh's EW_* codes).
+int elementwiseCode(OpKind op) {
+  switch (op) {
+    case OpKind::Add: return 0;
+    case OpKind::Sub: return 1;
+    case OpKind::Mul: return 2;
+    case OpKind::Div: return 3;
+    case OpKind::Equal: return 4;
+    case OpKind::Less: return 5;
+    case OpKind::Greater: return 6;
+    case OpKind::And: return 7;
+    case OpKind::Or: return 8;
+    case OpKind::Not: return 9;
+    case OpKind::Cast: return 10;
+    case OpKind::Where: return 11;
+    default: return -1;
+  }
+}
+
+constexpr int64_t kWeightAlign = 256;
+constexpr int64_t kSlotAlign = 16;
+
+int64_t roundUp(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+/// Looks through Identity and Cast chains to where a value comes from.
+const Value* source(const Value* v) {
+  while (v && v->producer && (v->producer->op == OpKind::Identity || v->producer->op == OpKind::Cast))
+    v = v->producer->operand(0);
+  return v;
+}
+
 class Generator {
  public:
-  Generator(const ir::Graph& g, Precision p, const std::string& file) : g_(g), file_(file) { set_.precision = p; }
+  Generator(const ir::Graph& g, Precision p, const std::string& file, const GenerateOptions& opts)
+      : g_(g), file_(file), opts_(opts) {
+    set_.precision = p;
+  }
 
   KernelSet run() {
-    for (const Value* in : g_.inputs()) {
-      if (in->type.rank() != 2) fail(fmt::format("input '{}' is not [batch, seq] like the token ids; the CUDA target takes only [batch, seq] inputs", in->name));
+    for (const auto& n : g_.nodes())
+      if (!isSupported(n->op)) failAt(*n, "is not supported by the CUDA target");
+    bounds();
+    for (size_t i = 0; i < g_.inputs().size(); ++i) {
+      const Value* in = g_.inputs()[i];
+      if (!isBS(in))
+        fail(fmt::format("input '{}' is not [batch, seq] like the token ids; the CUDA target takes only [batch, seq] inputs", in->name));
       layouts_[in] = Layout::Padded;
+      where_[in] = arg(BERTC_CUDA_ARG_INPUT, static_cast<int64_t>(i));
+      plan().inputs.push_back({in->name, static_cast<int>(in->type.dtype), false, 0});
     }
-    add("pack", "bertc_pack", "bertc::pack", {}, 1024, nullptr);
-    for (const auto& n : g_.nodes()) visit(*n);
+    findMask();
+    order();
+
+    size_t i = 0;
+    for (; i < order_.size() && padded_.count(order_[i]); ++i) step(i);
+    pack();
+    for (; i < order_.size(); ++i) step(i);
+
     if (g_.outputs().empty()) fail("the model has no outputs");
-    for (const Value* out : g_.outputs()) {
-      auto it = layouts_.find(out);
-      if (it == layouts_.end()) fail(fmt::format("output '{}' is a constant; nothing to compile", out->name));
-      const int64_t n = it->second == Layout::Padded ? 1 : width(nullptr, out);
-      if (it->second == Layout::Token)
-        add("scatter_rows", fmt::format("bertc_scatter_rows_n{}", n), "bertc::scatter_rows", {n, rowThreads(n)},
-            rowThreads(n), nullptr);
-      else if (it->second == Layout::Batch)
-        add("to_float", fmt::format("bertc_to_float_n{}", n), "bertc::to_float", {n, rowThreads(n)}, rowThreads(n),
-            nullptr);
-      // Padded outputs (inputs passed through) are copies, no kernel.
-    }
+    for (size_t o = 0; o < g_.outputs().size(); ++o) output(o);
+    plan().arenaBytesPerSlot = static_cast<uint64_t>(roundUp(arenaPeak_, kSlotAlign));
     set_.source = program();
     return std::move(set_);
   }
 
  private:
+  LaunchPlan& plan() { return set_.plan; }
+
   [[noreturn]] void fail(const std::string& what) const { throw UserError(fmt::format("{}: {}", file_, what)); }
   [[noreturn]] void failAt(const Node& n, const std::string& what) const {
     throw UserError(fmt::format("{}: {}: {}", file_, n.describe(), what));
+  }
+
+  // ---- shapes ----------------------------------------------------------
+
+  /// The batch and sequence dims from the token ids, and their bounds
+  /// (as the CPU target: --max-batch/--max-seq, the fixed size, 64 / the
+  /// position table).
+  void bounds() {
+    const Node* embed = nullptr;
+    for (const auto& n : g_.nodes())
+      if (n->op == OpKind::EmbedLayerNorm) {
+        embed = n.get();
+        break;
+      }
+    const Value* ids = embed ? source(embed->operand(0)) : nullptr;
+    if (!ids || !ids->isInput || ids->type.rank() != 2)
+      fail("the CUDA target needs a model whose embeddings (EmbedLayerNorm after `bertc optimize`'s fusions) "
+           "read a [batch, seq] input of token ids");
+    batchDim_ = ids->type.shape[0];
+    seqDim_ = ids->type.shape[1];
+    plan().maxBatch = bound(batchDim_, opts_.maxBatch, 64, "batch");
+    const int64_t positions = embed->operand(3)->type.shape.at(0).constValue().value_or(0);
+    plan().maxSeq = bound(seqDim_, opts_.maxSeq, positions, "seq");
+    if (!embed->operand(7) && positions > 0 && plan().maxSeq > positions)
+      fail(fmt::format("--max-seq {} is above the {} rows of the position table", plan().maxSeq, positions));
+    if (plan().maxBatch * plan().maxSeq > (int64_t{1} << 24))
+      fail(fmt::format("--max-batch {} x --max-seq {} is above the CUDA target's 16M tokens", plan().maxBatch,
+                       plan().maxSeq));
+  }
+
+  int64_t bound(const ir::SymExpr& dim, int64_t requested, int64_t dflt, const char* what) const {
+    if (auto c = dim.constValue()) {
+      if (requested > *c) fail(fmt::format("--max-{} {} is above the model's fixed {} size {}", what, requested, what, *c));
+      return requested > 0 ? requested : *c;
+    }
+    const int64_t v = requested > 0 ? requested : dflt;
+    if (v < 1) fail(fmt::format("cannot tell the largest {} size; give --max-{}", what, what));
+    return v;
+  }
+
+  bool isBS(const Value* v) const {
+    return v->type.rank() == 2 && v->type.shape[0] == batchDim_ && v->type.shape[1] == seqDim_;
   }
 
   int64_t width(const Node* n, const Value* v) const {
@@ -145,10 +265,206 @@ class Generator {
     if (v && !v->isConstant()) failAt(n, fmt::format("{} must be a constant for the CUDA target", what));
   }
 
+  // ---- the mask and the order of the steps -------------------------------
+
+  /// Every Attention must mask keys by the same [batch, seq] value: it
+  /// decides the packing. MeanPool must pool by that mask, a 0/1 input.
+  void findMask() {
+    bool seen = false;
+    for (const auto& n : g_.nodes()) {
+      if (n->op != OpKind::Attention) continue;
+      const Value* m = n->operand(3);
+      if (seen && m != mask_)
+        failAt(*n, m ? "masks by a different value than the other Attention ops" : "has no mask while other Attention ops have one");
+      if (m && !isBS(m)) failAt(*n, "the CUDA target needs a [batch, seq] key-padding mask");
+      seen = true;
+      mask_ = m;
+    }
+    for (const auto& n : g_.nodes()) {
+      if (n->op != OpKind::MeanPool) continue;
+      const Value* m = source(n->operand(1));
+      if (!mask_ || source(mask_) != m || !m->isInput)
+        failAt(*n, "pools by a mask other than the attention mask the tokens are packed by");
+      if (!ir::isInteger(m->type.dtype) && m->type.dtype != DType::Bool)
+        failAt(*n, "the CUDA target pools only by an integer or bool mask input");
+      limitInput(m, 2);
+    }
+    if (mask_ && source(mask_)->isInput) plan().inputs.at(inputIndex(source(mask_))).isMask = true;
+  }
+
+  size_t inputIndex(const Value* in) const {
+    const auto& ins = g_.inputs();
+    return static_cast<size_t>(std::find(ins.begin(), ins.end(), in) - ins.begin());
+  }
+
+  /// Values of input `in` must lie in [0, limit): checked by the runtime on
+  /// the host before a run (token ids against their table, a 0/1 mask).
+  void limitInput(const Value* in, int64_t limit) {
+    if (!in->isInput || limit <= 0) return;
+    int64_t& l = plan().inputs.at(inputIndex(in)).idLimit;
+    l = l == 0 ? limit : std::min(l, limit);
+  }
+
+  static bool isPaddedOp(OpKind op) { return elementwiseCode(op) >= 0 || op == OpKind::CumSum; }
+
+  static bool isSupported(OpKind op) {
+    switch (op) {
+      case OpKind::Identity:
+      case OpKind::EmbedLayerNorm:
+      case OpKind::LayerNorm:
+      case OpKind::SkipLayerNorm:
+      case OpKind::BiasGelu:
+      case OpKind::FastGelu:
+      case OpKind::Gelu:
+      case OpKind::MatMul:
+      case OpKind::Linear:
+      case OpKind::Attention:
+      case OpKind::Gather:
+      case OpKind::MeanPool: return true;
+      default: return isPaddedOp(op);
+    }
+  }
+
+  /// The steps' order: the [batch, seq] integer arithmetic first (it may
+  /// compute the mask the packing needs), then the rest in graph order; and
+  /// the last step that reads each buffer (outputs: never freed).
+  void order() {
+    std::set<const Value*> paddedValues(g_.inputs().begin(), g_.inputs().end());
+    std::vector<const Node*> rest;
+    for (const auto& n : g_.nodes()) {
+      bool padded = isPaddedOp(n->op) || n->op == OpKind::Identity;
+      for (const Value* v : n->operands) padded &= !v || v->isConstant() || paddedValues.count(v);
+      if (padded) {
+        for (const Value* r : n->results) paddedValues.insert(r);
+        padded_.insert(n.get());
+        order_.push_back(n.get());
+      } else {
+        rest.push_back(n.get());
+      }
+    }
+    order_.insert(order_.end(), rest.begin(), rest.end());
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const Node& n = *order_[i];
+      if (n.op == OpKind::Identity && n.operand(0)) root_[n.result()] = rootOf(n.operand(0));
+      for (const Value* v : n.operands)
+        if (v && !v->isConstant()) lastUse_[rootOf(v)] = i;
+    }
+    // The mask is read by the pack step, between the padded ops and the rest.
+    if (mask_) lastUse_[rootOf(mask_)] = std::max(lastUse_[rootOf(mask_)], padded_.size());
+    for (const Value* out : g_.outputs()) lastUse_[rootOf(out)] = SIZE_MAX;
+  }
+
+  const Value* rootOf(const Value* v) const {
+    auto it = root_.find(v);
+    return it == root_.end() ? v : it->second;
+  }
+
+  // ---- memory ------------------------------------------------------------
+
+  /// A buffer of `bytes` per slot for `v` (null: a temp), first fit among
+  /// the live ones; its per-slot offset.
+  int64_t allocate(const Value* v, int64_t bytes) {
+    bytes = roundUp(std::max<int64_t>(bytes, 1), kSlotAlign);
+    int64_t at = 0;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& [off, live] : live_)
+        if (at < off + live.bytes && off < at + bytes) {
+          at = off + live.bytes;
+          moved = true;
+        }
+    }
+    live_[at] = Live{v, bytes};
+    arenaPeak_ = std::max(arenaPeak_, at + bytes);
+    if (v) where_[v] = arg(BERTC_CUDA_ARG_BUFFER, at);
+    return at;
+  }
+
+  void release(int64_t off) { live_.erase(off); }
+
+  /// Frees the buffers whose last reader is step i.
+  void releaseAfter(size_t i) {
+    for (auto it = live_.begin(); it != live_.end();) {
+      const Value* v = it->second.value;
+      auto last = v ? lastUse_.find(v) : lastUse_.end();
+      if (v && (last == lastUse_.end() || last->second == i)) it = live_.erase(it);
+      else ++it;
+    }
+  }
+
+  int64_t storeSize() const { return set_.precision == Precision::Fp16 ? 2 : 4; }
+
+  /// A buffer for a float activation result of node n in layout l.
+  int64_t floatResult(const Node& n, Layout l) {
+    layouts_[n.result()] = l;
+    return allocate(n.result(), width(&n, n.result()) * storeSize());
+  }
+
+  bertc_cuda_arg at(const Node& n, const Value* v) const {
+    auto it = where_.find(rootOf(v));
+    if (it == where_.end()) failAt(n, fmt::format("operand '{}' has no place at run time", v->name));
+    return it->second;
+  }
+
+  int64_t bufferOf(const Node& n, const Value* v) const {
+    const bertc_cuda_arg a = at(n, v);
+    if (a.kind != BERTC_CUDA_ARG_BUFFER) failAt(n, fmt::format("'{}' is not an activation buffer", v->name));
+    return a.value;
+  }
+
+  // ---- weights -----------------------------------------------------------
+
+  enum class Form { Raw, Store, StoreTransposed };
+
+  /// Appends constant `v` to the weights, once per form: Raw bytes (the
+  /// integer scalars), Store (the storage precision), StoreTransposed (a
+  /// [K, N] GEMM weight as [N, K]).
+  bertc_cuda_arg weight(const Node& n, const Value* v, Form form) {
+    if (!v) return kNull;
+    if (!v->isConstant()) failAt(n, fmt::format("'{}' must be a constant for the CUDA target", v->name));
+    auto key = std::make_pair(v, form);
+    if (auto it = weightAt_.find(key); it != weightAt_.end()) return arg(BERTC_CUDA_ARG_WEIGHT, it->second);
+    const ir::Tensor& t = *v->constant;
+    std::string bytes;
+    if (form == Form::Raw) {
+      bytes.assign(reinterpret_cast<const char*>(t.data()), t.nbytes());
+    } else {
+      if (!ir::isFloat(t.dtype())) failAt(n, fmt::format("'{}' is not a float tensor", v->name));
+      const int64_t count = t.numel();
+      int64_t rows = 1, cols = count;
+      if (form == Form::StoreTransposed) {
+        if (t.shape().size() != 2) failAt(n, "the CUDA target needs a 2-D weight");
+        rows = t.shape()[0];
+        cols = t.shape()[1];
+      }
+      bytes.resize(static_cast<size_t>(count * storeSize()));
+      for (int64_t i = 0; i < count; ++i) {
+        // Element i of the tensor goes to slot j: transposed, (r, c) -> (c, r).
+        const int64_t j = form == Form::StoreTransposed ? (i % cols) * rows + i / cols : i;
+        const float f = static_cast<float>(t.getDouble(static_cast<size_t>(i)));
+        if (set_.precision == Precision::Fp16) {
+          const uint16_t h = ir::floatToHalf(f);
+          std::memcpy(bytes.data() + j * 2, &h, 2);
+        } else {
+          std::memcpy(bytes.data() + j * 4, &f, 4);
+        }
+      }
+    }
+    std::string& w = plan().weights;
+    w.resize(static_cast<size_t>(roundUp(static_cast<int64_t>(w.size()), kWeightAlign)), '\0');
+    const int64_t off = static_cast<int64_t>(w.size());
+    w += bytes;
+    weightAt_[key] = off;
+    return arg(BERTC_CUDA_ARG_WEIGHT, off);
+  }
+
+  // ---- kernels and steps -------------------------------------------------
+
   /// Registers the entry `entry` = fn<targs...>(family args) unless an
-  /// identical one exists; the same name with other constants gets _2, _3...
-  void add(const std::string& family, std::string entry, const std::string& fn, const std::vector<int64_t>& targs,
-           int threads, const Node* node, const std::map<std::string, std::string>& consts = {}) {
+  /// identical one exists (the same name with other constants gets _2,
+  /// _3...); its index in set_.kernels.
+  int add(const std::string& family, std::string entry, const std::string& fn, const std::vector<int64_t>& targs,
+          int threads, const Node* node, const std::map<std::string, std::string>& consts = {}) {
     std::string call = fn;
     if (!targs.empty()) {
       call += "<";
@@ -167,180 +483,405 @@ class Generator {
       if (it == set_.kernels.end()) break;
       if (it->call == call) {
         if (node) it->nodes.push_back(node);
-        return;
+        return static_cast<int>(it - set_.kernels.begin());
       }
       entry = fmt::format("{}_{}", base, suffix);
     }
     KernelSpec k{entry, family, call, threads, {}};
     if (node) k.nodes.push_back(node);
     set_.kernels.push_back(std::move(k));
+    return static_cast<int>(set_.kernels.size() - 1);
   }
 
-  void rowKernel(const std::string& family, const std::string& name, const Node& n, int64_t width,
-                 const std::map<std::string, std::string>& consts = {}, std::vector<int64_t> extra = {}) {
+  /// A launch of kernel k; the arguments must match its family's parameters
+  /// in number and kind (checked here, since nothing else can check them
+  /// without a GPU).
+  void launch(int k, int grid, int gridArg, std::vector<bertc_cuda_arg> args) {
+    const KernelSpec& spec = set_.kernels.at(static_cast<size_t>(k));
+    const std::vector<ParamType> types = paramTypes(families().at(spec.family).params);
+    BERTC_INTERNAL_ASSERT(types.size() == args.size(),
+                          fmt::format("{}: {} arguments for {} parameters", spec.entry, args.size(), types.size()));
+    for (size_t i = 0; i < args.size(); ++i)
+      BERTC_INTERNAL_ASSERT(argType(args[i].kind) == types[i],
+                            fmt::format("{}: argument {} has the wrong kind ({})", spec.entry, i, args[i].kind));
+    bertc_cuda_step s{};
+    s.kind = BERTC_CUDA_STEP_KERNEL;
+    s.kernel = k;
+    s.grid = grid;
+    s.grid_arg = gridArg;
+    s.threads = spec.threads;
+    s.num_args = static_cast<int32_t>(args.size());
+    s.first_arg = static_cast<int64_t>(plan().args.size());
+    plan().args.insert(plan().args.end(), args.begin(), args.end());
+    plan().steps.push_back(s);
+  }
+
+  /// D = A W (+ bias) (ReLU) over the rows of A's layout.
+  void gemm(const Node& n, Layout l, int64_t a, int64_t k, const Value* w, const Value* bias, bool relu, int64_t d) {
+    const int64_t cols = w->type.shape.at(1).constValue().value_or(0);
+    if (w->type.rank() != 2 || w->type.shape.at(0).constValue().value_or(-1) != k)
+      failAt(n, "the CUDA target needs a 2-D [K, N] weight matching the input width");
+    bertc_cuda_step s{};
+    s.kind = BERTC_CUDA_STEP_GEMM;
+    s.grid = l == Layout::Batch ? BERTC_CUDA_GRID_BATCH : BERTC_CUDA_GRID_ROWS;
+    s.epilogue = bias ? (relu ? BERTC_CUDA_EPI_RELU_BIAS : BERTC_CUDA_EPI_BIAS)
+                      : (relu ? BERTC_CUDA_EPI_RELU : BERTC_CUDA_EPI_NONE);
+    s.n = cols;
+    s.k = k;
+    s.lda = k;
+    s.ldd = cols;
+    s.a = a;
+    s.d = d;
+    s.w = weight(n, w, Form::StoreTransposed).value;
+    s.bias = bias ? weight(n, bias, Form::Store).value : -1;
+    if (bias && bias->constant->numel() != cols) failAt(n, "the bias is not one value per output column");
+    plan().steps.push_back(s);
+  }
+
+  /// Where row kernels on layout l read their row count, and their grid.
+  static bertc_cuda_arg rowsOf(Layout l) {
+    return arg(l == Layout::Batch ? BERTC_CUDA_ARG_BATCH_ROWS : BERTC_CUDA_ARG_NUM_ROWS);
+  }
+  static int gridOf(Layout l) { return l == Layout::Batch ? BERTC_CUDA_GRID_BATCH : BERTC_CUDA_GRID_ROWS; }
+
+  int rowKernel(const std::string& family, const std::string& name, const Node& n, int64_t width,
+                const std::map<std::string, std::string>& consts = {}, std::vector<int64_t> extra = {}) {
     const int threads = rowThreads(width);
     std::vector<int64_t> targs = {width};
     targs.insert(targs.end(), extra.begin(), extra.end());
     targs.push_back(threads);
-    add(family, name, "bertc::" + family, targs, threads, &n, consts);
+    return add(family, name, "bertc::" + family, targs, threads, &n, consts);
   }
 
-  void biasAct(const Node& n, const char* act, int code) {
-    const int64_t w = width(&n, n.result());
-    rowKernel("bias_act", fmt::format("bertc_bias_{}_n{}", act, w), n, w, {}, {code});
+  /// y = act(x + bias) on rows of width w (bias may be null; y may be x).
+  void biasAct(const Node& n, Layout l, int64_t x, const Value* bias, int64_t y, int64_t w, const char* act, int code) {
+    const int k = rowKernel("bias_act", fmt::format("bertc_bias_{}_n{}", act, w), n, w, {}, {code});
+    launch(k, gridOf(l), 0,
+           {arg(BERTC_CUDA_ARG_BUFFER, x), i64(w), weight(n, bias, Form::Store), arg(BERTC_CUDA_ARG_BUFFER, y), i64(w),
+            rowsOf(l)});
   }
 
-  void visit(const Node& n) {
+  void pack() {
+    const int k = add("pack", "bertc_pack", "bertc::pack", {}, 1024, nullptr);
+    bertc_cuda_arg m = kNull;
+    int dtype = 0;
+    if (mask_) {
+      m = where_.count(rootOf(mask_)) ? where_.at(rootOf(mask_)) : kNull;
+      if (m.kind == BERTC_CUDA_ARG_NULL) fail(fmt::format("the attention mask '{}' is not computed from the inputs", mask_->name));
+      dtype = static_cast<int>(mask_->type.dtype);
+    }
+    launch(k, BERTC_CUDA_GRID_ONE, 0,
+           {m, i32(dtype), arg(BERTC_CUDA_ARG_BATCH), arg(BERTC_CUDA_ARG_SEQ), arg(BERTC_CUDA_ARG_TOK),
+            arg(BERTC_CUDA_ARG_ROW_OF), arg(BERTC_CUDA_ARG_SEQ_START)});
+    releaseAfter(padded_.size());
+  }
+
+  void step(size_t i) {
+    const Node& n = *order_[i];
     bool anyActivation = false;
     for (const Value* v : n.operands) anyActivation |= v && !v->isConstant();
     if (!anyActivation) failAt(n, "has only constant operands (it should have been folded)");
-    Layout l = Layout::Padded;
+    if (padded_.count(&n)) paddedStep(n);
+    else floatStep(n);
+    for (int64_t t : temps_) release(t);
+    temps_.clear();
+    releaseAfter(i);
+  }
+
+  int64_t temp(int64_t bytes) {
+    const int64_t off = allocate(nullptr, bytes);
+    temps_.push_back(off);
+    return off;
+  }
+
+  /// Integer [batch, seq] arithmetic on the caller's layout.
+  void paddedStep(const Node& n) {
+    if (n.op == OpKind::Identity) {
+      layouts_[n.result()] = Layout::Padded;
+      return;
+    }
+    for (const Value* v : n.operands)
+      if (v && v->isConstant() && v->constant->numel() != 1 && n.op != OpKind::CumSum)
+        failAt(n, "the CUDA target supports only scalar constants in [batch, seq] arithmetic");
+    if (!isBS(n.result())) failAt(n, "the CUDA target lowers integer arithmetic only on [batch, seq] tensors");
+    const Value* out = n.result();
+    layouts_[out] = Layout::Padded;
+    const int64_t off = allocate(out, 8);
+    const int dt = static_cast<int>(out->type.dtype);
+    if (ir::dtypeSize(out->type.dtype) > 8) failAt(n, "produces a dtype the CUDA target does not keep on [batch, seq]");
+    if (n.op == OpKind::CumSum) {
+      const Value* axis = n.operand(1);
+      const int64_t a = axis && axis->isConstant() ? axis->constant->getInt(0) : -99;
+      if (a != 1 && a != -1) failAt(n, "the CUDA target runs CumSum only along the sequence axis");
+      if (n.operand(0)->type.dtype != out->type.dtype) failAt(n, "CumSum's input and output types differ");
+      const int k = add("cumsum", "bertc_cumsum", "bertc::cumsum", {}, 128, &n);
+      launch(k, BERTC_CUDA_GRID_ELEMENTS, 0,
+             {arg(BERTC_CUDA_ARG_BUFFER, off), at(n, n.operand(0)), i32(dt), arg(BERTC_CUDA_ARG_BATCH_I64),
+              arg(BERTC_CUDA_ARG_SEQ_I64), i32(n.getInt("exclusive", 0)), i32(n.getInt("reverse", 0))});
+      return;
+    }
+    const int k = add("elementwise", "bertc_elementwise", "bertc::elementwise", {}, 256, &n);
+    std::vector<bertc_cuda_arg> args = {i32(elementwiseCode(n.op)), arg(BERTC_CUDA_ARG_BUFFER, off), i32(dt),
+                                        arg(BERTC_CUDA_ARG_SLOTS)};
+    for (size_t j = 0; j < 3; ++j) {
+      const Value* v = n.operand(j);
+      if (!v) {
+        args.insert(args.end(), {kNull, i32(0), i64(0)});
+        continue;
+      }
+      const bool c = v->isConstant();
+      args.insert(args.end(), {c ? weight(n, v, Form::Raw) : at(n, v), i32(static_cast<int>(v->type.dtype)),
+                               c ? i64(1) : arg(BERTC_CUDA_ARG_SLOTS)});
+    }
+    launch(k, BERTC_CUDA_GRID_ELEMENTS, 0, std::move(args));
+  }
+
+  void floatStep(const Node& n) {
     switch (n.op) {
       case OpKind::Identity:
-        l = layout(n, n.operand(0));
+        layouts_[n.result()] = layout(n, n.operand(0));
         break;
-      case OpKind::EmbedLayerNorm: {
-        for (size_t i : {2, 3, 4, 5, 6}) requireConst(n, i, "the embedding tables, gamma and beta");
-        if (!n.operand(5) || !n.operand(6)) failAt(n, "the CUDA target needs EmbedLayerNorm's gamma and beta");
-        const int64_t h = width(&n, n.result());
-        add("gather_ids", "bertc_gather_ids", "bertc::gather_ids", {}, 256, &n);
-        rowKernel("embed_layernorm", fmt::format("bertc_embed_layernorm_h{}", h), n, h,
-                  {{"eps", floatLiteral(n.getFloat("epsilon", 1e-12))}});
-        l = Layout::Token;
-        break;
-      }
+      case OpKind::EmbedLayerNorm: embed(n); break;
       case OpKind::LayerNorm:
-      case OpKind::SkipLayerNorm: {
-        l = floatLayout(n, n.operand(0));
-        for (size_t i = n.op == OpKind::LayerNorm ? 1 : 2; i < n.operands.size(); ++i)
-          requireConst(n, i, "gamma, beta and bias");
-        const int64_t h = width(&n, n.result());
-        const int64_t rank = static_cast<int64_t>(n.result()->type.rank());
-        if (n.op == OpKind::LayerNorm && n.getInt("axis", -1) != -1 && n.getInt("axis", -1) != rank - 1)
-          failAt(n, "the CUDA target normalises only over the last axis");
-        if (n.op == OpKind::SkipLayerNorm && floatLayout(n, n.operand(1)) != l)
-          failAt(n, "adds a skip input of another layout, which the CUDA target does not lower");
-        if (!n.operand(n.op == OpKind::LayerNorm ? 1 : 2)) failAt(n, "the CUDA target needs LayerNorm's scale");
-        rowKernel("layernorm", fmt::format("bertc_layernorm_h{}", h), n, h,
-                  {{"eps", floatLiteral(n.getFloat("epsilon", 1e-5))}});
-        break;
-      }
+      case OpKind::SkipLayerNorm: layerNorm(n); break;
       case OpKind::BiasGelu:
       case OpKind::FastGelu:
-      case OpKind::Gelu:
-        l = floatLayout(n, n.operand(0));
+      case OpKind::Gelu: {
+        const Layout l = floatLayout(n, n.operand(0));
         requireConst(n, 1, "the bias");
-        if (n.op == OpKind::BiasGelu || (n.op == OpKind::Gelu && n.getString("approximate", "none") != "tanh"))
-          biasAct(n, "gelu", 1);
-        else
-          biasAct(n, "gelu_tanh", 2);
+        const bool exact =
+            n.op == OpKind::BiasGelu || (n.op == OpKind::Gelu && n.getString("approximate", "none") != "tanh");
+        const int64_t w = width(&n, n.result());
+        const int64_t y = floatResult(n, l);
+        biasAct(n, l, bufferOf(n, n.operand(0)), n.operand(1), y, w, exact ? "gelu" : "gelu_tanh", exact ? 1 : 2);
         break;
+      }
       case OpKind::MatMul:
       case OpKind::Linear: {
-        l = floatLayout(n, n.operand(0));
+        const Layout l = floatLayout(n, n.operand(0));
         requireConst(n, 1, "the weight (operand 1)");
         requireConst(n, 2, "the bias (operand 2)");
-        if (n.operand(1)->type.rank() != 2) failAt(n, "the CUDA target needs a 2-D weight");
-        // A cuBLASLt GEMM; bias and ReLU are its epilogues. Its GELU is the
-        // tanh form, so exact GELU and tanh run as kernels after it.
+        // cuBLASLt's GELU epilogue is the tanh form: exact GELU and tanh run
+        // as kernels after the GEMM, in place.
         const std::string act = n.op == OpKind::Linear ? n.getString("activation", "none") : "none";
-        if (act == "gelu") biasAct(n, "gelu", 1);
-        else if (act == "tanh") biasAct(n, "tanh", 3);
-        else if (act != "none" && act != "relu")
+        if (act != "none" && act != "relu" && act != "gelu" && act != "tanh")
           failAt(n, "activation '" + act + "' is not supported by the CUDA target");
+        const int64_t k = width(&n, n.operand(0));
+        const int64_t d = floatResult(n, l);
+        gemm(n, l, bufferOf(n, n.operand(0)), k, n.operand(1), n.operand(2), act == "relu", d);
+        const int64_t w = width(&n, n.result());
+        if (act == "gelu") biasAct(n, l, d, nullptr, d, w, "gelu", 1);
+        else if (act == "tanh") biasAct(n, l, d, nullptr, d, w, "tanh", 3);
         break;
       }
-      case OpKind::Attention: {
-        l = floatLayout(n, n.operand(0));
-        for (size_t i : {1, 2, 4}) requireConst(n, i, "the Attention weights and bias");
-        checkMask(n);
-        const int64_t h3 = width(&n, n.operand(1));
-        const int64_t heads = n.getInt("num_heads", 1);
-        if (heads < 1 || h3 % 3 != 0 || (h3 / 3) % heads != 0)
-          failAt(n, fmt::format("hidden size {} is not num_heads {} times a head size", h3 / 3, heads));
-        const int64_t d = h3 / 3 / heads;
-        if (d > 128) failAt(n, fmt::format("head size {} is above the CUDA target's 128", d));
-        double scale = n.getFloat("scale", 0.0);
-        if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(d));
-        add("attention", fmt::format("bertc_attention_d{}_h{}", d, heads), "bertc::attention", {d, heads}, 128, &n,
-            {{"scale", floatLiteral(scale)}});
-        break;
-      }
-      case OpKind::Gather:
-        if (layout(n, n.operand(0)) != Layout::Token || n.getInt("axis", 0) != 1 || !n.operand(1)->isConstant() ||
-            n.operand(1)->constant->numel() != 1 || n.operand(1)->type.rank() != 0)
-          failAt(n, "the CUDA target supports Gather only of one token per sequence (axis 1, a constant scalar index)");
-        {
-          const int64_t w = width(&n, n.result());
-          add("gather_token", fmt::format("bertc_gather_token_n{}", w), "bertc::gather_token", {w, rowThreads(w)},
-              rowThreads(w), &n);
-        }
-        l = Layout::Batch;
-        break;
+      case OpKind::Attention: attention(n); break;
+      case OpKind::Gather: gatherToken(n); break;
       case OpKind::MeanPool: {
         if (layout(n, n.operand(0)) != Layout::Token) failAt(n, "the CUDA target pools only token activations");
         const int64_t w = width(&n, n.result());
-        add("mean_pool", fmt::format("bertc_mean_pool_n{}", w), "bertc::mean_pool", {w, 128}, 128, &n,
-            {{"eps", floatLiteral(n.getFloat("epsilon", 1e-9))}});
-        l = Layout::Batch;
+        const int k = add("mean_pool", fmt::format("bertc_mean_pool_n{}", w), "bertc::mean_pool", {w, 128}, 128, &n,
+                          {{"eps", floatLiteral(n.getFloat("epsilon", 1e-9))}});
+        const int64_t y = floatResult(n, Layout::Batch);
+        launch(k, BERTC_CUDA_GRID_COLUMNS, static_cast<int>(w),
+               {arg(BERTC_CUDA_ARG_BUFFER, bufferOf(n, n.operand(0))), arg(BERTC_CUDA_ARG_SEQ_START),
+                arg(BERTC_CUDA_ARG_BUFFER, y)});
         break;
       }
-      case OpKind::Add: {
-        const Value* act = nullptr;
-        for (const Value* v : n.operands)
-          if (!v->isConstant() && layout(n, v) != Layout::Padded) act = v;
-        if (act) {
-          l = layout(n, act);
-          for (const Value* v : n.operands)
-            if (!v->isConstant() && layout(n, v) != l) failAt(n, "adds activations of different layouts, which the CUDA target does not lower");
-          const int64_t w = width(&n, n.result());
-          rowKernel("add_rows", fmt::format("bertc_add_n{}", w), n, w);
-          break;
-        }
-        [[fallthrough]];
-      }
-      case OpKind::Sub:
-      case OpKind::Mul:
-      case OpKind::Div:
-      case OpKind::Equal:
-      case OpKind::Less:
-      case OpKind::Greater:
-      case OpKind::And:
-      case OpKind::Or:
-      case OpKind::Not:
-      case OpKind::Cast:
-      case OpKind::Where:
-      case OpKind::CumSum:
-        for (const Value* v : n.operands) {
-          if (v->isConstant()) {
-            if (v->constant->numel() != 1 && n.op != OpKind::CumSum)
-              failAt(n, "the CUDA target supports only scalar constants in [batch, seq] arithmetic");
-            continue;
-          }
-          if (layout(n, v) != Layout::Padded)
-            failAt(n, "mixes float activations into [batch, seq] arithmetic, which the CUDA target does not lower");
-        }
-        if (n.result()->type.rank() != 2)
-          failAt(n, "the CUDA target lowers integer arithmetic only on [batch, seq] tensors");
-        if (n.op == OpKind::CumSum) add("cumsum", "bertc_cumsum", "bertc::cumsum", {}, 128, &n);
-        else add("elementwise", "bertc_elementwise", "bertc::elementwise", {}, 256, &n);
-        break;
+      case OpKind::Add: addRows(n); break;
       default:
+        if (isPaddedOp(n.op))
+          failAt(n, "mixes float activations into [batch, seq] arithmetic, which the CUDA target does not lower");
         failAt(n, "is not supported by the CUDA target");
     }
-    for (const Value* r : n.results) layouts_[r] = l;
   }
 
-  /// Every Attention must mask keys by the same [batch, seq] value: it
-  /// decides the packing (as on the CPU target).
-  void checkMask(const Node& n) {
-    const Value* m = n.operand(3);
-    if (maskSeen_ && m != mask_)
-      failAt(n, m ? "masks by a different value than the other Attention ops" : "has no mask while other Attention ops have one");
-    if (m && (m->type.rank() != 2 || layout(n, m) != Layout::Padded))
-      failAt(n, "the CUDA target needs a [batch, seq] key-padding mask");
-    maskSeen_ = true;
-    mask_ = m;
+  void embed(const Node& n) {
+    for (size_t i : {2, 3, 4, 5, 6}) requireConst(n, i, "the embedding tables, gamma and beta");
+    if (!n.operand(5) || !n.operand(6)) failAt(n, "the CUDA target needs EmbedLayerNorm's gamma and beta");
+    auto rows = [](const Value* table) { return table->type.shape.at(0).constValue().value_or(0); };
+    const int64_t h = width(&n, n.result());
+    for (size_t i : {2, 3, 4})
+      if (n.operand(i) && width(&n, n.operand(i)) != h) failAt(n, "an embedding table is not as wide as the output");
+    limitInput(source(n.operand(0)), rows(n.operand(2)));
+    if (n.operand(1) && n.operand(4)) limitInput(source(n.operand(1)), rows(n.operand(4)));
+
+    // The ids of the packed tokens, as int64 [T].
+    const int gather = add("gather_ids", "bertc_gather_ids", "bertc::gather_ids", {}, 256, &n);
+    auto gatherIds = [&](bertc_cuda_arg src, int dtype, int mode) {
+      const int64_t dst = temp(8);
+      launch(gather, BERTC_CUDA_GRID_ELEMENTS, 0,
+             {src, i32(dtype), i32(mode), arg(BERTC_CUDA_ARG_TOK), arg(BERTC_CUDA_ARG_NUM_ROWS),
+              arg(BERTC_CUDA_ARG_SEQ), arg(BERTC_CUDA_ARG_BUFFER, dst)});
+      return arg(BERTC_CUDA_ARG_BUFFER, dst);
+    };
+    auto integerBS = [&](const Value* v, const char* what) {
+      if (v->isConstant() || layout(n, v) != Layout::Padded || !ir::isInteger(v->type.dtype))
+        failAt(n, fmt::format("the CUDA target needs the {} as an integer [batch, seq] tensor", what));
+      return gatherIds(at(n, v), static_cast<int>(v->type.dtype), 0);  // IDS_FULL
+    };
+    const bertc_cuda_arg ids = integerBS(n.operand(0), "token ids");
+    const bertc_cuda_arg seg = n.operand(1) && n.operand(4) ? integerBS(n.operand(1), "segment ids") : kNull;
+    bertc_cuda_arg pos;
+    if (const Value* p = n.operand(7)) {
+      if (p->isConstant()) {
+        // A constant row of positions every sequence shares (IDS_ROW).
+        if (p->constant->numel() < plan().maxSeq)
+          failAt(n, "the constant position ids are shorter than the longest sequence");
+        pos = gatherIds(weight(n, p, Form::Raw), static_cast<int>(p->type.dtype), 1);
+      } else if (isBS(p)) {
+        pos = integerBS(p, "position ids");
+      } else {
+        failAt(n, "the CUDA target needs position ids of shape [batch, seq] or a constant row");
+      }
+    } else {
+      pos = gatherIds(kNull, 0, 2);  // IDS_POSITIONS: s itself
+    }
+    const int k = rowKernel("embed_layernorm", fmt::format("bertc_embed_layernorm_h{}", h), n, h,
+                            {{"eps", floatLiteral(n.getFloat("epsilon", 1e-12))}});
+    const int64_t y = floatResult(n, Layout::Token);
+    const Value* segTable = n.operand(1) ? n.operand(4) : nullptr;
+    launch(k, BERTC_CUDA_GRID_ROWS, 0,
+           {ids, seg, pos, weight(n, n.operand(2), Form::Store), i64(rows(n.operand(2))),
+            weight(n, n.operand(3), Form::Store), i64(rows(n.operand(3))), weight(n, segTable, Form::Store),
+            i64(segTable ? rows(segTable) : 0), weight(n, n.operand(5), Form::Store),
+            weight(n, n.operand(6), Form::Store), arg(BERTC_CUDA_ARG_BUFFER, y), arg(BERTC_CUDA_ARG_NUM_ROWS),
+            arg(BERTC_CUDA_ARG_BAD_TOKEN)});
+  }
+
+  void layerNorm(const Node& n) {
+    const bool skip = n.op == OpKind::SkipLayerNorm;
+    const Layout l = floatLayout(n, n.operand(0));
+    for (size_t i = skip ? 2 : 1; i < n.operands.size(); ++i) requireConst(n, i, "gamma, beta and bias");
+    const int64_t h = width(&n, n.result());
+    const int64_t rank = static_cast<int64_t>(n.result()->type.rank());
+    if (!skip && n.getInt("axis", -1) != -1 && n.getInt("axis", -1) != rank - 1)
+      failAt(n, "the CUDA target normalises only over the last axis");
+    if (skip && floatLayout(n, n.operand(1)) != l)
+      failAt(n, "adds a skip input of another layout, which the CUDA target does not lower");
+    const Value* gamma = n.operand(skip ? 2 : 1);
+    const Value* beta = n.operand(skip ? 3 : 2);
+    const Value* bias = skip ? n.operand(4) : nullptr;
+    if (!gamma) failAt(n, "the CUDA target needs LayerNorm's scale");
+    for (const Value* v : {gamma, beta, bias})
+      if (v && v->constant->numel() != h) failAt(n, "the CUDA target needs gamma, beta and bias of one value a column");
+    if (width(&n, n.operand(0)) != h || (skip && width(&n, n.operand(1)) != h))
+      failAt(n, "the CUDA target needs inputs as wide as the output (no broadcasting)");
+    const int k = rowKernel("layernorm", fmt::format("bertc_layernorm_h{}", h), n, h,
+                            {{"eps", floatLiteral(n.getFloat("epsilon", 1e-5))}});
+    const int64_t y = floatResult(n, l);
+    launch(k, gridOf(l), 0,
+           {arg(BERTC_CUDA_ARG_BUFFER, bufferOf(n, n.operand(0))), i64(h),
+            skip ? arg(BERTC_CUDA_ARG_BUFFER, bufferOf(n, n.operand(1))) : kNull, i64(skip ? h : 0),
+            weight(n, bias, Form::Store), weight(n, gamma, Form::Store), weight(n, beta, Form::Store),
+            arg(BERTC_CUDA_ARG_BUFFER, y), i64(h), rowsOf(l)});
+  }
+
+  void attention(const Node& n) {
+    const Layout l = floatLayout(n, n.operand(0));
+    if (l != Layout::Token) failAt(n, "the CUDA target runs attention only over token activations");
+    for (size_t i : {1, 2, 4}) requireConst(n, i, "the Attention weights and bias");
+    const int64_t hin = width(&n, n.operand(0));
+    const int64_t h3 = width(&n, n.operand(1));
+    const int64_t heads = n.getInt("num_heads", 1);
+    if (heads < 1 || h3 % 3 != 0 || (h3 / 3) % heads != 0)
+      failAt(n, fmt::format("hidden size {} is not num_heads {} times a head size", h3 / 3, heads));
+    if (!n.operand(2)) failAt(n, "the CUDA target needs Attention's QKV bias");
+    const int64_t hidden = h3 / 3, d = hidden / heads;
+    if (d > 128) failAt(n, fmt::format("head size {} is above the CUDA target's 128", d));
+    double scale = n.getFloat("scale", 0.0);
+    if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(d));
+    const int k = add("attention", fmt::format("bertc_attention_d{}_h{}", d, heads), "bertc::attention", {d, heads},
+                      128, &n, {{"scale", floatLiteral(scale)}});
+    const int64_t qkv = temp(h3 * storeSize());
+    gemm(n, l, bufferOf(n, n.operand(0)), hin, n.operand(1), n.operand(2), false, qkv);
+    const Value* wout = n.operand(4);
+    const int64_t context = wout ? temp(hidden * storeSize()) : floatResult(n, l);
+    launch(k, BERTC_CUDA_GRID_ATTENTION, static_cast<int>(heads),
+           {arg(BERTC_CUDA_ARG_BUFFER, qkv), i64(h3), arg(BERTC_CUDA_ARG_BUFFER, context), i64(hidden),
+            arg(BERTC_CUDA_ARG_SEQ_START)});
+    if (wout) gemm(n, l, context, hidden, wout, nullptr, false, floatResult(n, l));
+  }
+
+  void gatherToken(const Node& n) {
+    if (layout(n, n.operand(0)) != Layout::Token || n.getInt("axis", 0) != 1 || !n.operand(1)->isConstant() ||
+        n.operand(1)->constant->numel() != 1 || n.operand(1)->type.rank() != 0)
+      failAt(n, "the CUDA target supports Gather only of one token per sequence (axis 1, a constant scalar index)");
+    const int64_t index = n.operand(1)->constant->getInt(0);
+    if (index < 0) failAt(n, "the CUDA target gathers only from a non-negative position");
+    if (index >= plan().maxSeq) failAt(n, fmt::format("gathers position {} of sequences of at most {}", index, plan().maxSeq));
+    plan().minSeq = std::max(plan().minSeq, index + 1);
+    const int64_t w = width(&n, n.result());
+    const int k = add("gather_token", fmt::format("bertc_gather_token_n{}", w), "bertc::gather_token",
+                      {w, rowThreads(w)}, rowThreads(w), &n);
+    const int64_t y = floatResult(n, Layout::Batch);
+    launch(k, BERTC_CUDA_GRID_BATCH, 0,
+           {arg(BERTC_CUDA_ARG_BUFFER, bufferOf(n, n.operand(0))), arg(BERTC_CUDA_ARG_ROW_OF), arg(BERTC_CUDA_ARG_SEQ),
+            i32(index), arg(BERTC_CUDA_ARG_BUFFER, y)});
+  }
+
+  /// Float Add of two activations of one layout, or of an activation and a
+  /// constant row broadcast over it.
+  void addRows(const Node& n) {
+    const Value* a = n.operand(0);
+    const Value* b = n.operand(1);
+    if (a->isConstant()) std::swap(a, b);
+    const Layout l = floatLayout(n, a);
+    const int64_t w = width(&n, n.result());
+    if (width(&n, a) != w) failAt(n, "the CUDA target adds only rows of the output's width");
+    bertc_cuda_arg z;
+    int64_t ldz = w;
+    if (b->isConstant()) {
+      if (b->constant->numel() != w) failAt(n, "the CUDA target adds only a constant of one value a column");
+      z = weight(n, b, Form::Store);
+      ldz = 0;
+    } else {
+      if (floatLayout(n, b) != l || width(&n, b) != w)
+        failAt(n, "adds activations of different layouts or widths, which the CUDA target does not lower");
+      z = arg(BERTC_CUDA_ARG_BUFFER, bufferOf(n, b));
+    }
+    const int k = rowKernel("add_rows", fmt::format("bertc_add_n{}", w), n, w);
+    const int64_t y = floatResult(n, l);
+    launch(k, gridOf(l), 0,
+           {arg(BERTC_CUDA_ARG_BUFFER, bufferOf(n, a)), i64(w), z, i64(ldz), arg(BERTC_CUDA_ARG_BUFFER, y), i64(w),
+            rowsOf(l)});
+  }
+
+  /// Output o, as float32 in the caller's shape.
+  void output(size_t o) {
+    const Value* out = g_.outputs()[o];
+    auto it = layouts_.find(rootOf(out));
+    if (it == layouts_.end()) {
+      it = layouts_.find(out);
+      if (it == layouts_.end()) fail(fmt::format("output '{}' is a constant; nothing to compile", out->name));
+    }
+    const bertc_cuda_arg src = where_.at(rootOf(out));
+    const auto dst = arg(BERTC_CUDA_ARG_OUTPUT, static_cast<int64_t>(o));
+    if (it->second == Layout::Padded) {
+      // [batch, seq] data (an input passed through, or computed from one):
+      // copied in its own dtype.
+      const int dt = static_cast<int>(out->type.dtype);
+      if (ir::dtypeSize(out->type.dtype) > 8 || ir::dtypeSize(out->type.dtype) == 0)
+        fail(fmt::format("output '{}' has a dtype the CUDA target does not return", out->name));
+      const int k = add("elementwise", "bertc_elementwise", "bertc::elementwise", {}, 256, nullptr);
+      launch(k, BERTC_CUDA_GRID_ELEMENTS, 0,
+             {i32(elementwiseCode(OpKind::Cast)), dst, i32(dt), arg(BERTC_CUDA_ARG_SLOTS), src,
+              i32(static_cast<int>(rootOf(out)->type.dtype)), arg(BERTC_CUDA_ARG_SLOTS), kNull, i32(0), i64(0), kNull,
+              i32(0), i64(0)});
+      plan().outputs.push_back({out->name, BERTC_CUDA_OUT_PADDED, dt, 0});
+      return;
+    }
+    const int64_t n = width(nullptr, out);
+    if (it->second == Layout::Token) {
+      const int k = add("scatter_rows", fmt::format("bertc_scatter_rows_n{}", n), "bertc::scatter_rows",
+                        {n, rowThreads(n)}, rowThreads(n), nullptr);
+      launch(k, BERTC_CUDA_GRID_SLOTS, 0, {src, arg(BERTC_CUDA_ARG_ROW_OF), dst});
+      plan().outputs.push_back({out->name, BERTC_CUDA_OUT_TOKENS, 1, n});
+    } else {
+      const int k = add("to_float", fmt::format("bertc_to_float_n{}", n), "bertc::to_float", {n, rowThreads(n)},
+                        rowThreads(n), nullptr);
+      launch(k, BERTC_CUDA_GRID_BATCH, 0, {src, dst});
+      plan().outputs.push_back({out->name, BERTC_CUDA_OUT_SEQUENCES, 1, n});
+    }
   }
 
   std::string program() const {
@@ -359,12 +900,27 @@ class Generator {
     return s;
   }
 
+  struct Live {
+    const Value* value;  // null: a step's temp
+    int64_t bytes;
+  };
+
   const ir::Graph& g_;
   std::string file_;
+  GenerateOptions opts_;
   KernelSet set_;
+  ir::SymExpr batchDim_, seqDim_;
   std::map<const Value*, Layout> layouts_;
+  std::map<const Value*, bertc_cuda_arg> where_;
+  std::map<const Value*, const Value*> root_;
+  std::map<const Value*, size_t> lastUse_;
+  std::map<std::pair<const Value*, Form>, int64_t> weightAt_;
+  std::map<int64_t, Live> live_;
+  std::vector<int64_t> temps_;
+  int64_t arenaPeak_ = 0;
+  std::vector<const Node*> order_;
+  std::set<const Node*> padded_;
   const Value* mask_ = nullptr;
-  bool maskSeen_ = false;
 };
 
 }  // namespace
@@ -397,8 +953,9 @@ const std::string& kernelLibrarySource() {
   return text;
 }
 
-Result<KernelSet> generateKernels(const ir::Graph& g, Precision precision, const std::string& file) {
-  return catchUserError([&]() -> Result<KernelSet> { return Generator(g, precision, file).run(); });
+Result<KernelSet> generateKernels(const ir::Graph& g, Precision precision, const std::string& file,
+                                  const GenerateOptions& opts) {
+  return catchUserError([&]() -> Result<KernelSet> { return Generator(g, precision, file, opts).run(); });
 }
 
 }  // namespace bertc::cuda

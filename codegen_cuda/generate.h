@@ -1,7 +1,8 @@
-// The CUDA target's kernels for one model: from a fused graph (after
-// passes::runPipeline) the specialised CUDA C kernels it needs, as one
-// program for NVRTC (nvrtc.h). No launch plan, cuBLASLt calls or host code
-// yet: those come with the CUDA runtime (issue 5).
+// The CUDA target's kernels and launch plan for one model: from a fused
+// graph (after passes::runPipeline) the specialised CUDA C kernels it needs,
+// as one program for NVRTC (nvrtc.h), and the plan the CUDA runtime stub
+// (runtime_stub/cuda/bertc_cuda.h) runs: kernel launches and cuBLASLt GEMMs
+// over arena buffers, with the weights in the storage precision.
 //
 // What runs where, mirroring the CPU target (codegen_cpu/plan.h): tokens are
 // packed by the attention mask (kernels/tokens.cuh); GEMMs (MatMul, Linear,
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bertc_cuda.h"
 #include "ir/graph.h"
 #include "ir/status.h"
 
@@ -34,16 +36,48 @@ struct KernelSpec {
   std::vector<const ir::Node*> nodes;  ///< the nodes it runs for (none: packing, outputs)
 };
 
+/// What the runtime runs, as the tables of bertc_cuda_model (strings and
+/// bytes owned here; CompiledModel::view points into them).
+struct LaunchPlan {
+  int64_t maxBatch = 0, maxSeq = 0;
+  int64_t minSeq = 1;  ///< the shortest sequence the model accepts (a pooled token index + 1)
+  struct Input {
+    std::string name;
+    int dtype = 0;  ///< ONNX code
+    bool isMask = false;
+    int64_t idLimit = 0;
+  };
+  struct Output {
+    std::string name;
+    int layout = BERTC_CUDA_OUT_TOKENS;
+    int dtype = 1;  ///< ONNX code
+    int64_t width = 0;
+  };
+  std::vector<Input> inputs;
+  std::vector<Output> outputs;
+  std::vector<bertc_cuda_step> steps;  ///< KERNEL steps index KernelSet::kernels
+  std::vector<bertc_cuda_arg> args;
+  std::string weights;                 ///< bytes, every entry 256-byte aligned
+  uint64_t arenaBytesPerSlot = 0;
+};
+
 struct KernelSet {
   Precision precision = Precision::Fp32;
   std::vector<KernelSpec> kernels;  ///< in first-use order, each entry once
   std::string source;               ///< the whole CUDA C program: kernels/*.cuh + #defines + entry points
+  LaunchPlan plan;
 };
 
-/// The kernels of `g`, which must have been through the default pass
-/// pipeline. A node the CUDA target cannot lower is an error naming it and
-/// its op; `file` is for messages.
-Result<KernelSet> generateKernels(const ir::Graph& g, Precision precision, const std::string& file);
+struct GenerateOptions {
+  int64_t maxBatch = 0;  ///< 0: the model's fixed batch, else 64
+  int64_t maxSeq = 0;    ///< 0: the model's fixed seq, else the position table's rows
+};
+
+/// The kernels and plan of `g`, which must have been through the default
+/// pass pipeline. A node the CUDA target cannot lower is an error naming it
+/// and its op; `file` is for messages.
+Result<KernelSet> generateKernels(const ir::Graph& g, Precision precision, const std::string& file,
+                                  const GenerateOptions& opts = {});
 
 /// The kernel library (kernels/*.cuh, in include order, the #include lines
 /// removed) as embedded at build time: the head of every generated program.

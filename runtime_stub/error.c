@@ -17,10 +17,11 @@ static const char* const kStatusNames[BERTC_RT_STATUS_COUNT] = {
     "BERTC_ERR_SHAPE",
     "BERTC_ERR_BUSY",
     "BERTC_ERR_SYSTEM",
+    "BERTC_ERR_DEVICE",
 };
 
 /* Keeps the table and the enum in step: a new status needs a new name. */
-_Static_assert(BERTC_ERR_SYSTEM + 1 == BERTC_RT_STATUS_COUNT,
+_Static_assert(BERTC_ERR_DEVICE + 1 == BERTC_RT_STATUS_COUNT,
                "BERTC_RT_STATUS_COUNT must be one past the last status");
 _Static_assert(sizeof(kStatusNames) / sizeof(kStatusNames[0]) == BERTC_RT_STATUS_COUNT,
                "one name per status");

@@ -15,6 +15,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <tuple>
 #include <map>
 #include <set>
 
@@ -130,14 +131,15 @@ TEST_CASE("CUDA kernels are generated and NVRTC-compile for every fixture and th
 TEST_CASE("the CUDA kernels of two fixtures, entry by entry", "[cuda]") {
   // Counts in the style of tinygrad's check_schedule: what a BERT layer
   // needs beside its cuBLASLt GEMMs. RoBERTa's TorchScript export computes
-  // its position ids from the mask ([batch, seq] arithmetic and a CumSum).
+  // its position ids from the mask ([batch, seq] arithmetic and a CumSum),
+  // which runs before the packing.
   const std::map<std::string, std::vector<std::string>> expected = {
       {"bert_ts17_eager",
        {"bertc_pack", "bertc_gather_ids", "bertc_embed_layernorm_h64", "bertc_attention_d16_h4",
         "bertc_layernorm_h64", "bertc_bias_gelu_n96", "bertc_gather_token_n64", "bertc_bias_tanh_n64",
         "bertc_scatter_rows_n64", "bertc_to_float_n64"}},
       {"roberta_ts14_eager",
-       {"bertc_pack", "bertc_elementwise", "bertc_cumsum", "bertc_gather_ids", "bertc_embed_layernorm_h48",
+       {"bertc_elementwise", "bertc_cumsum", "bertc_pack", "bertc_gather_ids", "bertc_embed_layernorm_h48",
         "bertc_attention_d16_h3", "bertc_layernorm_h48", "bertc_bias_gelu_n80", "bertc_gather_token_n48",
         "bertc_bias_tanh_n48", "bertc_scatter_rows_n48", "bertc_to_float_n48"}},
   };
@@ -157,6 +159,59 @@ TEST_CASE("the CUDA kernels of two fixtures, entry by entry", "[cuda]") {
                            "num_rows, 1e-12f);") != std::string::npos);
     CHECK(set->source.find("seq_start, 0.25f);") != std::string::npos);  // 1/sqrt(16)
   }
+}
+
+TEST_CASE("the CUDA launch plan of a BERT fixture", "[cuda]") {
+  // bert_ts17_eager: 2 layers of hidden 64, 4 heads, FFN 96, vocab 200, a
+  // tanh pooler. Per layer: the QKV GEMM (bias epilogue), attention, the
+  // output projection and FFN GEMMs (their biases go to SkipLayerNorm and
+  // BiasGelu), two SkipLayerNorms and a BiasGelu.
+  auto g = frontend::importOnnxFile(std::string(BERTC_SOURCE_DIR) + "/test/models/bert_ts17_eager/model.onnx");
+  REQUIRE(g.ok());
+  REQUIRE(passes::runPipeline(**g, passes::PipelineOptions{}).ok());
+  cuda::GenerateOptions opts;
+  opts.maxBatch = 8;
+  auto set = cuda::generateKernels(**g, Precision::Fp16, "bert", opts);
+  REQUIRE(set.ok());
+  const cuda::LaunchPlan& plan = set->plan;
+  CHECK(plan.maxBatch == 8);
+  CHECK(plan.maxSeq == 64);  // the position table's rows
+  CHECK(plan.minSeq == 1);   // the pooler reads token 0
+  std::vector<std::string> sequence;
+  std::vector<std::tuple<int64_t, int64_t, int>> gemms;  // (n, k, epilogue)
+  for (const bertc_cuda_step& s : plan.steps) {
+    if (s.kind == BERTC_CUDA_STEP_GEMM) {
+      sequence.push_back("gemm");
+      gemms.emplace_back(s.n, s.k, s.epilogue);
+    } else {
+      sequence.push_back(set->kernels.at(static_cast<size_t>(s.kernel)).family);
+    }
+  }
+  const std::vector<std::string> layer = {"gemm", "attention", "gemm", "layernorm", "gemm", "bias_act", "gemm",
+                                          "layernorm"};
+  std::vector<std::string> want = {"pack", "gather_ids", "gather_ids", "gather_ids", "embed_layernorm"};
+  for (int l = 0; l < 2; ++l) want.insert(want.end(), layer.begin(), layer.end());
+  want.insert(want.end(), {"gather_token", "gemm", "bias_act", "scatter_rows", "to_float"});
+  CHECK(sequence == want);
+  using G = std::tuple<int64_t, int64_t, int>;
+  const std::vector<G> layerGemms = {G{192, 64, BERTC_CUDA_EPI_BIAS}, G{64, 64, BERTC_CUDA_EPI_NONE},
+                                     G{96, 64, BERTC_CUDA_EPI_NONE}, G{64, 96, BERTC_CUDA_EPI_NONE}};
+  std::vector<G> wantGemms = layerGemms;
+  wantGemms.insert(wantGemms.end(), layerGemms.begin(), layerGemms.end());
+  wantGemms.push_back(G{64, 64, BERTC_CUDA_EPI_BIAS});  // the pooler, then tanh
+  CHECK(gemms == wantGemms);
+  // Inputs: the ids are checked against the word table, the segments
+  // against the type table; the mask is the packing mask.
+  REQUIRE(plan.inputs.size() == 3);
+  CHECK(plan.inputs[0].idLimit == 200);
+  CHECK(plan.inputs[1].isMask);
+  CHECK(plan.inputs[2].idLimit == 2);
+  // The arena reuses buffers: far less than every activation of every
+  // layer side by side (2 layers x (3H + H + H + H + 96 + 96 + H) halves).
+  CHECK(plan.arenaBytesPerSlot < 2 * (7 * 64 + 2 * 96) * 2);
+  CHECK(plan.arenaBytesPerSlot >= (3 * 64 + 64) * 2);  // QKV and the context live together
+  // Weights in fp16: at least every parameter.
+  CHECK(plan.weights.size() >= 2 * (200 * 64 + 2 * (64 * 192 + 64 * 64 + 64 * 96 * 2) + 64 * 64));
 }
 
 TEST_CASE("the CUDA generator names the node and op it cannot lower", "[cuda]") {

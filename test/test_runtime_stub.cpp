@@ -53,6 +53,7 @@ TEST_CASE("runtime: status strings name every code", "[runtime]") {
   CHECK(std::string(bertc_rt_status_string(BERTC_ERR_INVALID)) == "BERTC_ERR_INVALID");
   CHECK(std::string(bertc_rt_status_string(BERTC_ERR_SHAPE)) == "BERTC_ERR_SHAPE");
   CHECK(std::string(bertc_rt_status_string(BERTC_ERR_BUSY)) == "BERTC_ERR_BUSY");
+  CHECK(std::string(bertc_rt_status_string(BERTC_ERR_DEVICE)) == "BERTC_ERR_DEVICE");
   CHECK(std::string(bertc_rt_status_string(BERTC_ERR_SYSTEM)) == "BERTC_ERR_SYSTEM");
   CHECK(std::string(bertc_rt_status_string(-1)) == "BERTC_ERR_UNKNOWN");
   CHECK(std::string(bertc_rt_status_string(BERTC_RT_STATUS_COUNT)) == "BERTC_ERR_UNKNOWN");

@@ -16,7 +16,8 @@
 
 namespace bertc {
 
-/// One block of PACK_THREADS computes the packing from a [batch, seq] mask of
+/// One block of PACK_THREADS computes the packing (seq_start has batch + 2
+/// entries: the last is batch itself, the row count of [batch, N] values) from a [batch, seq] mask of
 /// dtype mask_dt (NULL: every token real). Each thread counts a contiguous
 /// chunk, the block scans the counts, then each thread writes its chunk.
 constexpr int PACK_THREADS = 1024;
@@ -48,7 +49,10 @@ __device__ __forceinline__ void pack(const void* mask, int mask_dt, int batch, i
       row_of[i] = -1;
     }
   }
-  if (threadIdx.x == PACK_THREADS - 1) seq_start[batch] = offsets[PACK_THREADS - 1];
+  if (threadIdx.x == PACK_THREADS - 1) {
+    seq_start[batch] = offsets[PACK_THREADS - 1];
+    seq_start[batch + 1] = batch;  // the row count of [batch, N] values, for the row kernels
+  }
 }
 
 /// How gather_ids finds token t's value (as bertc_k_gather_ids, _row, and
