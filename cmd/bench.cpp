@@ -1,5 +1,5 @@
-// `bertc bench`: compile a model in process (LLVM ORC JIT), run it on random
-// inputs, and report latency, throughput, compile time and memory; with
+// `bertc bench`: compile a model in process (LLVM ORC JIT for the CPU, NVRTC
+// and the CUDA runtime stub for the GPU), run it on random inputs, and report latency, throughput, compile time and memory; with
 // --compare, the error against the reference interpreter on the original
 // model.
 #include <fmt/core.h>
@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "cmd/bench_runner.h"
 #include "cmd/commands.h"
 #include "cmd/json.h"
 #include "cmd/model_loading.h"
@@ -27,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 struct BenchFlags {
   std::string model;
   std::string target = "cpu";
+  int device = 0;
   int64_t batch = 1, seq = 128;
   int threads = 1;
   std::string lengths;
@@ -70,8 +72,73 @@ double percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+/// The CPU target through the ORC JIT.
+class CpuRunner : public BenchRunner {
+ public:
+  CpuRunner(std::unique_ptr<cpu::JitModel> m, const ir::Graph& g, int threads, std::string isa)
+      : m_(std::move(m)), threads_(threads), isa_(std::move(isa)) {
+    const cpu::Plan& p = m_->plan();
+    const ir::Value* mask = p.mask ? sourceInput(p.mask) : nullptr;
+    for (size_t i = 0; i < g.inputs().size(); ++i) {
+      const ir::Value* in = g.inputs()[i];
+      auto range = p.idRanges.find(in);
+      idLimit.push_back(range == p.idRanges.end() ? 0 : range->second);
+      if (in == mask) maskInput = static_cast<int>(i);
+    }
+    for (const ir::Value* o : g.outputs()) outputs_.push_back(o);
+  }
+  ~CpuRunner() override {
+    if (ctx_) m_->destroyContext(ctx_);
+  }
+
+  std::string describe() const override { return fmt::format("cpu ({}), {} thread(s)", isa_, threads_); }
+
+  std::vector<int64_t> outputShape(size_t o, int64_t batch, int64_t seq) const override {
+    std::vector<int64_t> shape;
+    for (const ir::SymExpr& d : outputs_.at(o)->type.shape)
+      shape.push_back(d == m_->plan().batchDim ? batch : d == m_->plan().seqDim ? seq : d.constValue().value_or(1));
+    return shape;
+  }
+
+  Status start(int64_t batch, int64_t seq, const std::vector<const void*>& in, const std::vector<void*>& out) override {
+    batch_ = batch;
+    seq_ = seq;
+    in_ = in;
+    out_ = out;
+    if (m_->createContext(&ctx_, threads_) != 0) return Status::error(std::string("bench: ") + m_->lastError(nullptr));
+    return Status();
+  }
+
+  Status run() override {
+    if (m_->runV(ctx_, batch_, seq_, in_.data(), out_.data()) != 0)
+      return Status::error(std::string("bench: run failed: ") + m_->lastError(ctx_));
+    return Status();
+  }
+
+  Status finish() override {
+    m_->destroyContext(ctx_);
+    ctx_ = nullptr;
+    return Status();
+  }
+
+  const cpu::JitModel& jit() const { return *m_; }
+
+ private:
+  std::unique_ptr<cpu::JitModel> m_;
+  int threads_;
+  std::string isa_;
+  std::vector<const ir::Value*> outputs_;
+  void* ctx_ = nullptr;
+  int64_t batch_ = 0, seq_ = 0;
+  std::vector<const void*> in_;
+  std::vector<void*> out_;
+};
+
 int runBench(BenchFlags& f) {
-  if (f.target != "cpu") return reportError(fmt::format("bench: --target={} is not available yet; use --target=cpu", f.target));
+  const bool cuda = f.target == "cuda-fp16" || f.target == "cuda-fp32";
+  if (!cuda && f.target != "cpu")
+    return reportError(fmt::format("bench: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
+  if (cuda && f.profile) return reportError("bench: --profile is for --target=cpu (use nsys for the CUDA targets)");
   if (f.batch < 1 || f.seq < 1) return reportError("bench: --batch and --seq must be at least 1");
   std::optional<std::pair<int64_t, int64_t>> lengths;
   if (!f.lengths.empty() && !(lengths = parseLengths(f.lengths)))
@@ -85,9 +152,25 @@ int runBench(BenchFlags& f) {
   if (!g) return 1;
   auto fused = passes::runPipeline(*g, passes::PipelineOptions{});
   if (!fused.ok()) return reportError(f.model + ": " + fused.message());
-  auto jit = cpu::JitModel::create(*g, f.model, f.cpu);
-  if (!jit) return reportError(jit.message());
-  cpu::JitModel& m = **jit;
+  std::unique_ptr<BenchRunner> runner;
+  const CpuRunner* cpuRunner = nullptr;
+  if (cuda) {
+    CudaBenchOptions o;
+    o.fp16 = f.target == "cuda-fp16";
+    o.device = f.device;
+    o.maxBatch = f.cpu.maxBatch;
+    o.maxSeq = f.cpu.maxSeq;
+    auto r = makeCudaRunner(*g, f.model, o);
+    if (!r) return reportError(r.message());
+    runner = std::move(*r);
+  } else {
+    auto jit = cpu::JitModel::create(*g, f.model, f.cpu);
+    if (!jit) return reportError(jit.message());
+    auto r = std::make_unique<CpuRunner>(std::move(*jit), *g, f.threads, f.cpu.cpu);
+    cpuRunner = r.get();
+    runner = std::move(r);
+  }
+  BenchRunner& m = *runner;
   const double compileSeconds = seconds(t0, Clock::now());
 
   // Inputs: ids uniform in their table, the mask by --lengths (right-padded), the rest 0.
@@ -95,48 +178,40 @@ int runBench(BenchFlags& f) {
   std::vector<int64_t> lens(static_cast<size_t>(f.batch), f.seq);
   if (lengths)
     for (auto& l : lens) l = std::min(f.seq, std::uniform_int_distribution<int64_t>(lengths->first, lengths->second)(rng));
-  const ir::Value* maskInput = m.plan().mask ? sourceInput(m.plan().mask) : nullptr;
   std::vector<ir::Tensor> inputs;
-  for (const ir::Value* in : g->inputs()) {
+  for (size_t k = 0; k < g->inputs().size(); ++k) {
+    const ir::Value* in = g->inputs()[k];
     ir::Tensor t = ir::Tensor::allocate(in->type.dtype, {f.batch, f.seq});
-    auto range = m.plan().idRanges.find(in);
+    const int64_t limit = m.idLimit.at(k);
     for (int64_t b = 0; b < f.batch; ++b)
       for (int64_t s = 0; s < f.seq; ++s) {
         const size_t i = static_cast<size_t>(b * f.seq + s);
         const bool real = s < lens[static_cast<size_t>(b)];
         int64_t v = 0;
-        if (in == maskInput) v = real ? 1 : 0;
-        else if (range != m.plan().idRanges.end() && real) v = std::uniform_int_distribution<int64_t>(1, range->second - 1)(rng);
+        if (static_cast<int>(k) == m.maskInput) v = real ? 1 : 0;
+        else if (limit > 2 && real) v = std::uniform_int_distribution<int64_t>(1, limit - 1)(rng);
         t.setInt(i, v);
       }
     inputs.push_back(std::move(t));
   }
   std::vector<ir::Tensor> outputs;
-  for (const ir::Value* o : g->outputs()) {
-    std::vector<int64_t> shape;
-    for (size_t a = 0; a < o->type.rank(); ++a) {
-      const ir::SymExpr& d = o->type.shape[a];
-      shape.push_back(d == m.plan().batchDim ? f.batch : d == m.plan().seqDim ? f.seq : d.constValue().value_or(1));
-    }
-    outputs.push_back(ir::Tensor::allocate(o->type.dtype, shape));
+  for (size_t o = 0; o < g->outputs().size(); ++o) {
+    // The CUDA targets return float activations as float32.
+    const ir::DType dt = cuda && ir::isFloat(g->outputs()[o]->type.dtype) ? ir::DType::F32 : g->outputs()[o]->type.dtype;
+    outputs.push_back(ir::Tensor::allocate(dt, m.outputShape(o, f.batch, f.seq)));
   }
   std::vector<const void*> in;
   std::vector<void*> out;
   for (auto& t : inputs) in.push_back(t.data());
   for (auto& t : outputs) out.push_back(t.mutableData());
 
-  void* ctx = nullptr;
-  if (m.createContext(&ctx, f.threads) != 0) return reportError(std::string("bench: ") + m.lastError(nullptr));
+  if (Status st = m.start(f.batch, f.seq, in, out); !st.ok()) return reportError(st.message());
   std::vector<double> times;
   const auto runStart = Clock::now();
   int allRuns = 0;
   for (int i = 0;; ++i, ++allRuns) {
     const auto a = Clock::now();
-    if (m.runV(ctx, f.batch, f.seq, in.data(), out.data()) != 0) {
-      std::string msg = m.lastError(ctx);
-      m.destroyContext(ctx);
-      return reportError("bench: run failed: " + msg);
-    }
+    if (Status st = m.run(); !st.ok()) return reportError(st.message());
     const auto b = Clock::now();
     if (i >= f.warmup) times.push_back(seconds(a, b) * 1e3);
     const bool enough = f.runs > 0 ? static_cast<int>(times.size()) >= f.runs
@@ -146,7 +221,7 @@ int runBench(BenchFlags& f) {
       break;
     }
   }
-  m.destroyContext(ctx);
+  if (Status st = m.finish(); !st.ok()) return reportError(st.message());
 
   const double median = percentile(times, 0.5), p90 = percentile(times, 0.9), p99 = percentile(times, 0.99);
   const double minimum = *std::min_element(times.begin(), times.end());
@@ -185,10 +260,11 @@ int runBench(BenchFlags& f) {
   };
   std::vector<ProfileRow> steps, kinds;
   if (f.profile) {
-    const std::vector<double> secs = m.profile();
+    const cpu::JitModel& jm = cpuRunner->jit();
+    const std::vector<double> secs = jm.profile();
     std::map<std::string, double> byKind;
     for (size_t i = 0; i < secs.size(); ++i) {
-      const cpu::Step& st = m.plan().steps[i];
+      const cpu::Step& st = jm.plan().steps[i];
       const double ms = secs[i] * 1e3 / allRuns;
       std::string kind = std::string(ir::opName(st.node->op));
       if (st.fused) kind += "+" + std::string(ir::opName(st.fused->op));
@@ -201,7 +277,8 @@ int runBench(BenchFlags& f) {
 
   if (f.json) {
     JsonWriter j;
-    j.beginObject().field("model", f.model).field("target", f.target).field("cpu", f.cpu.cpu);
+    j.beginObject().field("model", f.model).field("target", f.target).field("engine", m.describe());
+    if (!cuda) j.field("cpu", f.cpu.cpu);
     j.field("batch", f.batch).field("seq", f.seq).field("threads", static_cast<int64_t>(f.threads));
     j.field("real_tokens", realTokens).field("compile_seconds", compileSeconds);
     j.field("runs", static_cast<int64_t>(times.size())).field("median_ms", median).field("min_ms", minimum);
@@ -229,14 +306,13 @@ int runBench(BenchFlags& f) {
     return 0;
   }
   fmt::print("model      {}\n", f.model);
-  fmt::print("target     cpu ({}), {} thread(s), batch {}, seq {}, {} real tokens\n", f.cpu.cpu, f.threads, f.batch,
-             f.seq, realTokens);
-  fmt::print("compile    {:.2f} s (import, fuse, plan, LLVM, JIT)\n", compileSeconds);
+  fmt::print("target     {}, batch {}, seq {}, {} real tokens\n", m.describe(), f.batch, f.seq, realTokens);
+  fmt::print("compile    {:.2f} s (import, fuse, plan, {})\n", compileSeconds, cuda ? "NVRTC" : "LLVM, JIT");
   fmt::print("latency    median {:.3f} ms, min {:.3f}, p90 {:.3f}, p99 {:.3f} ({} runs)\n", median, minimum, p90, p99,
              times.size());
   fmt::print("throughput {:.1f} sequences/s, {:.0f} tokens/s\n", static_cast<double>(f.batch) / (median / 1e3),
              static_cast<double>(realTokens) / (median / 1e3));
-  fmt::print("memory     peak {:.1f} MiB\n", static_cast<double>(peakRssBytes()) / (1 << 20));
+  fmt::print("memory     peak {:.1f} MiB (host)\n", static_cast<double>(peakRssBytes()) / (1 << 20));
   if (f.profile) {
     double total = 0;
     for (const auto& r : kinds) total += r.ms;
@@ -245,9 +321,11 @@ int runBench(BenchFlags& f) {
     fmt::print("profile    by step:\n");
     for (const auto& r : steps) fmt::print("  {:<70} {:9.3f} ms\n", r.what, r.ms);
   }
+  // fp16 storage rounds every activation to 11 bits: its bound is looser.
+  const double tolerance = f.target == "cuda-fp16" ? 2e-2 : 1e-4;
   for (size_t o = 0; o < errors.size(); ++o)
     fmt::print("compare    {}: max |a-b|/max|b| {:.2e} vs the reference interpreter{}\n", g->outputs()[o]->name,
-               errors[o], errors[o] <= 1e-4 ? "" : "  ABOVE 1e-4");
+               errors[o], errors[o] <= tolerance ? "" : fmt::format("  ABOVE {:g}", tolerance));
   return 0;
 }
 
@@ -257,7 +335,9 @@ Command addBench(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* sub = app.add_subcommand("bench", "Compile a model in process and time it on random inputs");
   sub->add_option("model", f->model, "ONNX model file")->required();
-  sub->add_option("--target", f->target, "cpu")->capture_default_str();
+  sub->add_option("--target", f->target, "cpu, cuda-fp16 or cuda-fp32 (the CUDA targets need a GPU)")
+      ->capture_default_str();
+  sub->add_option("--device", f->device, "CUDA targets: the GPU to run on")->capture_default_str();
   sub->add_option("--cpu", f->cpu.cpu, "x86-64-v3, x86-64-v4 or native")->capture_default_str();
   sub->add_option("--batch", f->batch, "sequences per run")->capture_default_str();
   sub->add_option("--seq", f->seq, "tokens per sequence (padded length)")->capture_default_str();

@@ -209,3 +209,16 @@ def test_cuda_compile_errors(bertc, tmp_path):
         assert proc.returncode != 0 and needle in proc.stderr, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert not (tmp_path / "x.o").exists() and not (tmp_path / "x.o.tmp").exists()
+
+
+def test_bench_cuda_without_gpu_says_so(bertc):
+    model = REPO / "test" / "models" / "bert_ts17_eager" / "model.onnx"
+    proc = bertc("bench", model, "--target=cuda-fp16", "--batch", 1, "--seq", 16, "--runs", 3, "--compare", check=False)
+    if have_gpu():
+        assert proc.returncode == 0, proc.stderr
+        assert "cuda-fp16 on GPU 0" in proc.stdout and "ABOVE" not in proc.stdout, proc.stdout
+    else:
+        assert proc.returncode == 1 and "no CUDA device" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    proc = bertc("bench", model, "--target=cuda-fp16", "--profile", check=False)
+    assert proc.returncode == 1 and "--profile is for --target=cpu" in proc.stderr
