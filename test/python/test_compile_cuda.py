@@ -222,3 +222,25 @@ def test_bench_cuda_without_gpu_says_so(bertc):
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     proc = bertc("bench", model, "--target=cuda-fp16", "--profile", check=False)
     assert proc.returncode == 1 and "--profile is for --target=cpu" in proc.stderr
+
+
+def test_gpu_check_prepares_and_builds_standalone(tmp_path):
+    """tools/gpu_check.py's two phases on one fixture: prepare (bertc, ORT)
+    and run, which builds the runtime stub from the copied sources alone and
+    links run_model_cuda.c. Without a GPU every run fails with
+    BERTC_ERR_DEVICE and the script exits 1; with one, the outputs match."""
+    script = REPO / "tools" / "gpu_check.py"
+    out = tmp_path / "gc"
+    proc = subprocess.run(["python3", str(script), "prepare", str(out), "--only", "bert_ts17_eager", "--bertc",
+                           str(build_dir() / "cmd" / "bertc")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(m["fixture"], m["target"]) for m in manifest["models"]] == [("bert_ts17_eager", t) for t in TARGETS]
+    assert len(manifest["models"][0]["cases"]) == 13
+    proc = subprocess.run(["python3", str(script), "run", str(out)], capture_output=True, text=True, timeout=900)
+    if have_gpu():
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert "BERTC_ERR_DEVICE: no CUDA device" in proc.stdout
+        assert "0 of 2 compiled models match" in proc.stdout
