@@ -153,6 +153,7 @@ struct bertc_cuda_context {
   cudaLibrary_t library = nullptr;
   std::vector<cudaKernel_t> kernels;
   cudaStream_t captureStream = nullptr;
+  cudaEvent_t ordered = nullptr;  // orders the capture stream's warm-up run with the caller's stream
   cublasLtHandle_t lt = nullptr;
   void* workspace = nullptr;
   char* weights = nullptr;
@@ -175,7 +176,8 @@ struct bertc_cuda_context {
  private:
   void checkShape(int64_t batch, int64_t seq) const;
   int64_t checkHostInputs(int64_t batch, int64_t seq, const void* const* in) const;
-  Graph& graphFor(int64_t batch, int64_t seq, int64_t rows);
+  Graph& graphFor(bertc_cuda_stream stream, int64_t batch, int64_t seq, int64_t rows);
+  void enqueue(Graph& g);
   void capture(Graph& g);
   void launchKernel(const bertc_cuda_step& s, const Graph& g);
   void gemm(const bertc_cuda_step& s, Graph& g);
@@ -247,6 +249,7 @@ void bertc_cuda_context::create(const bertc_cuda_model* model, int dev) {
 
   maxSlots = m->max_batch * m->max_seq;
   check(cudaStreamCreateWithFlags(&captureStream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaEventCreateWithFlags(&ordered, cudaEventDisableTiming), "cudaEventCreate");
   checkLt(cublasLtCreate(&lt), "create");
   deviceAlloc(&workspace, kWorkspaceBytes, "the cuBLASLt workspace");
   deviceAlloc(&weights, m->weights_bytes ? m->weights_bytes : 1, "the weights");
@@ -265,6 +268,8 @@ void bertc_cuda_context::create(const bertc_cuda_model* model, int dev) {
   for (int i = 0; i < m->num_inputs; ++i) {
     inputs.push_back(nullptr);
     deviceAlloc(&inputs.back(), 8 * static_cast<size_t>(maxSlots), "an input buffer");
+    // A new shape's warm-up run reads them before the caller's data is in.
+    check(cudaMemset(inputs.back(), 0, 8 * static_cast<size_t>(maxSlots)), "clearing an input buffer");
   }
   for (int o = 0; o < m->num_outputs; ++o) {
     const bertc_cuda_output& out = m->outputs[o];
@@ -290,6 +295,7 @@ bertc_cuda_context::~bertc_cuda_context() {
   cudaFree(weights);
   cudaFree(workspace);
   if (lt) cublasLtDestroy(lt);
+  if (ordered) cudaEventDestroy(ordered);
   if (captureStream) cudaStreamDestroy(captureStream);
   if (library) cudaLibraryUnload(library);
   if (previous >= 0) cudaSetDevice(previous);
@@ -330,7 +336,12 @@ int64_t bertc_cuda_context::checkHostInputs(int64_t batch, int64_t seq, const vo
   return rows < 1 ? 1 : rows > slots ? slots : rows;
 }
 
-Graph& bertc_cuda_context::graphFor(int64_t batch, int64_t seq, int64_t rows) {
+/// The graph of a shape, captured on first use. Before the capture the
+/// launches run once, eagerly: modules load lazily and cuBLASLt initialises
+/// on first use, which must not happen inside a capture. That run is ordered
+/// after the caller's stream (a previous run may still use the arena) and
+/// before what the caller enqueues next.
+Graph& bertc_cuda_context::graphFor(bertc_cuda_stream stream, int64_t batch, int64_t seq, int64_t rows) {
   for (auto it = graphs.begin(); it != graphs.end(); ++it)
     if (it->batch == batch && it->seq == seq && it->rows == rows) {
       graphs.splice(graphs.begin(), graphs, it);
@@ -343,6 +354,11 @@ Graph& bertc_cuda_context::graphFor(int64_t batch, int64_t seq, int64_t rows) {
   g.seq = seq;
   g.rows = rows;
   try {
+    check(cudaEventRecord(ordered, stream), "cudaEventRecord");
+    check(cudaStreamWaitEvent(captureStream, ordered, 0), "cudaStreamWaitEvent");
+    enqueue(g);
+    check(cudaEventRecord(ordered, captureStream), "cudaEventRecord");
+    check(cudaStreamWaitEvent(stream, ordered, 0), "cudaStreamWaitEvent");
     capture(g);
   } catch (...) {
     graphs.pop_front();
@@ -351,16 +367,21 @@ Graph& bertc_cuda_context::graphFor(int64_t batch, int64_t seq, int64_t rows) {
   return g;
 }
 
+/// Enqueues every step of the plan for g's shape on the capture stream.
+void bertc_cuda_context::enqueue(Graph& g) {
+  check(cudaMemsetAsync(badToken, 0x7f, sizeof(int), captureStream), "cudaMemsetAsync");
+  for (int i = 0; i < m->num_steps; ++i) {
+    const bertc_cuda_step& s = m->steps[i];
+    if (s.kind == BERTC_CUDA_STEP_GEMM) gemm(s, g);
+    else launchKernel(s, g);
+  }
+}
+
 void bertc_cuda_context::capture(Graph& g) {
   check(cudaStreamBeginCapture(captureStream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
   cudaGraph_t graph = nullptr;
   try {
-    check(cudaMemsetAsync(badToken, 0x7f, sizeof(int), captureStream), "cudaMemsetAsync");
-    for (int i = 0; i < m->num_steps; ++i) {
-      const bertc_cuda_step& s = m->steps[i];
-      if (s.kind == BERTC_CUDA_STEP_GEMM) gemm(s, g);
-      else launchKernel(s, g);
-    }
+    enqueue(g);
   } catch (...) {
     cudaStreamEndCapture(captureStream, &graph);
     if (graph) cudaGraphDestroy(graph);
@@ -498,7 +519,7 @@ void bertc_cuda_context::run(bertc_cuda_stream stream, int64_t batch, int64_t se
       if (!in[i]) fail(BERTC_ERR_NULL_ARG, format("%s: input '%s' is NULL", m->name, m->inputs[i].name));
 
   DeviceGuard guard(device);
-  Graph& g = graphFor(batch, seq, rows);
+  Graph& g = graphFor(stream, batch, seq, rows);
   const cudaMemcpyKind into = onDevice ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
   const cudaMemcpyKind outOf = onDevice ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost;
   for (int i = 0; i < m->num_inputs; ++i)
