@@ -71,3 +71,19 @@ def test_host_project_builds_and_runs(bertc, prefix, tmp_path):
     err = np.abs(got[real] - expected[real]).max() / np.abs(expected[real]).max()
     assert err <= TOLERANCE, f"normalised max error {err:.2e}"
     assert not got[~real].any(), "outputs at padded positions must be zeros"
+
+
+def test_host_project_cuda_model(bertc, prefix, tmp_path):
+    """bertc_add_model(TARGET cuda-fp16) in the installed package: the model
+    links with bertc::rt_cuda and creates (BERTC_ERR_DEVICE without a GPU)."""
+    if not (prefix / "lib" / "libbertc_rt_cuda.a").exists():
+        pytest.skip("bertc was built without the CUDA toolkit: no bertc::rt_cuda")
+    host_build = tmp_path / "host-build"
+    generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+    _run("cmake", "-S", REPO / "test" / "python" / "cmake_host", "-B", host_build, *generator,
+         f"-DCMAKE_PREFIX_PATH={prefix}", f"-DMODEL={FIXTURE / 'model.onnx'}")
+    _run("cmake", "--build", host_build, "--target", "gpu_host")
+    proc = subprocess.run([str(host_build / "gpu_host")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    status, inputs, first = proc.stdout.split()
+    assert status in ("BERTC_OK", "BERTC_ERR_DEVICE") and inputs == "3" and first == "input_ids"
