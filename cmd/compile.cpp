@@ -60,6 +60,19 @@ int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(co
     o.archs = *archs;
   }
   if (f.verbose) o.progress = [](const std::string& line) { fmt::print(stderr, "bertc: {}\n", line); };
+  if (f.emit == "cu") {
+    // The kernels' CUDA C program, for reading (or nvcc); no NVRTC, no header.
+    cuda::GenerateOptions gen;
+    gen.maxBatch = o.maxBatch;
+    gen.maxSeq = o.maxSeq;
+    auto set = cuda::generateKernels(g, o.precision, f.model, gen);
+    if (!set) return reportError(set.message());
+    std::ofstream cu(f.output, std::ios::binary);
+    cu << set->source;
+    if (!cu) return reportError(fmt::format("{}: cannot write", f.output));
+    fmt::print(stderr, "wrote {} ({} kernels)\n", f.output, set->kernels.size());
+    return 0;
+  }
   auto model = cuda::compileModel(g, f.model, o);
   if (!model) return reportError(model.message());
   lap("nvrtc");
@@ -108,15 +121,17 @@ int runCompile(CompileFlags& f) {
   const bool cuda = f.target == "cuda-fp16" || f.target == "cuda-fp32";
   if (!cuda && f.target != "cpu")
     return reportError(fmt::format("compile: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
-  if (cuda && f.emit != "obj") return reportError("compile: --emit applies to --target=cpu; a CUDA target writes an object");
+  if (cuda && f.emit != "obj" && f.emit != "cu")
+    return reportError(fmt::format("compile: --emit={}: expected obj or cu for --target={}", f.emit, f.target));
+  if (!cuda && f.emit == "cu") return reportError("compile: --emit=cu is for --target=cuda-fp16 and cuda-fp32");
   if (cuda && f.cpuGiven) return reportError("compile: --cpu applies to --target=cpu");
   if (!cuda && !f.arch.empty()) return reportError("compile: --arch applies to --target=cuda-fp16 and cuda-fp32");
-  if (f.emit == "obj") f.cpu.emit = cpu::EmitKind::Object;
+  if (f.emit == "obj" || f.emit == "cu") f.cpu.emit = cpu::EmitKind::Object;
   else if (f.emit == "asm") f.cpu.emit = cpu::EmitKind::Assembly;
   else if (f.emit == "llvm") f.cpu.emit = cpu::EmitKind::LlvmIr;
   else return reportError(fmt::format("compile: --emit={}: expected obj, asm or llvm", f.emit));
   if (f.output.empty()) {
-    const char* ext = f.emit == "obj" ? ".o" : f.emit == "asm" ? ".s" : ".ll";
+    const char* ext = f.emit == "obj" ? ".o" : f.emit == "asm" ? ".s" : f.emit == "cu" ? ".cu" : ".ll";
     f.output = std::filesystem::path(f.model).stem().string() + ext;
   }
   if (f.header.empty()) f.header = std::filesystem::path(f.output).replace_extension(".h").string();
@@ -163,7 +178,9 @@ Command addCompile(CLI::App& app) {
                   "sm_80,sm_86,sm_89,sm_90; PTX for the last one is added for newer GPUs)");
   sub->add_option("--max-batch", f->cpu.maxBatch, "largest batch a run may use (default 64, or the model's fixed batch)");
   sub->add_option("--max-seq", f->cpu.maxSeq, "longest sequence a run may use (default: the model's position table)");
-  sub->add_option("--emit", f->emit, "obj, asm (to check the hot loops) or llvm")->capture_default_str();
+  sub->add_option("--emit", f->emit,
+                  "obj, asm (to check the hot loops) or llvm; for the CUDA targets obj or cu (the kernels' CUDA C)")
+      ->capture_default_str();
   sub->add_flag("-v,--verbose", f->verbose, "print each stage's time");
   return [f]() -> int { return runCompile(*f); };
 }

@@ -349,7 +349,8 @@ class Generator {
       for (const Value* v : n.operands)
         if (v && !v->isConstant()) lastUse_[rootOf(v)] = i;
     }
-    // The mask is read by the pack step, between the padded ops and the rest.
+    // The pack step reads the mask between the padded ops and the rest: as
+    // if the first step after it did.
     if (mask_) lastUse_[rootOf(mask_)] = std::max(lastUse_[rootOf(mask_)], padded_.size());
     for (const Value* out : g_.outputs()) lastUse_[rootOf(out)] = SIZE_MAX;
   }
@@ -573,7 +574,8 @@ class Generator {
     launch(k, BERTC_CUDA_GRID_ONE, 0,
            {m, i32(dtype), arg(BERTC_CUDA_ARG_BATCH), arg(BERTC_CUDA_ARG_SEQ), arg(BERTC_CUDA_ARG_TOK),
             arg(BERTC_CUDA_ARG_ROW_OF), arg(BERTC_CUDA_ARG_SEQ_START)});
-    releaseAfter(padded_.size());
+    // Nothing is released here: the mask's last use counts as the first
+    // step after the packing (order()), so it is freed with that step's.
   }
 
   void step(size_t i) {

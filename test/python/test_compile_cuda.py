@@ -12,7 +12,13 @@ object holds is checked through the C structs of bertc_cuda.h:
 * creating a context on a machine without a GPU is BERTC_ERR_DEVICE with a
   message, never a crash (with a GPU, create must succeed).
 
-Numerics on a GPU are checked by tools/gpu_check.py where one is lent.
+* the plan computes the model: test/python/cuda_plan_emulator.py runs its
+  steps on the CPU (each kernel family in numpy, fp16 storage rounded as the
+  GPU's), and the outputs match ONNX Runtime on the fixture's inputs and on
+  random batches, right- and left-padded: cuda-fp32 within 1e-4 relative,
+  cuda-fp16 within 1e-2 relative with cosine >= 0.999 per token.
+
+The kernels themselves run only on a GPU: tools/gpu_check.py.
 """
 
 import json
@@ -24,7 +30,9 @@ import onnx
 import onnx.numpy_helper
 import pytest
 
+import cuda_plan_emulator
 from conftest import REPO, build_dir, fixture_dirs, load_meta
+from test_compile import Reference, random_inputs
 
 RT_CUDA = build_dir() / "runtime_stub" / "libbertc_rt_cuda.a"
 CUDA = Path("/usr/local/cuda")
@@ -66,6 +74,8 @@ def link_cuda_host(tmp: Path, sources, objects, exe: Path, cxx=False):
 
 def compile_info(bertc, model: Path, tmp: Path, target: str):
     bertc("compile", model, "--target", target, "-o", tmp / "m.o", "--name", "m", "--max-batch", 4, "--max-seq", 32)
+    bertc("compile", model, "--target", target, "-o", tmp / "m.cu", "--emit", "cu", "--name", "m", "--max-batch", 4,
+          "--max-seq", 32)
     exe = link_cuda_host(tmp, [REPO / "test" / "host" / "cuda_info.c"], [tmp / "m.o"], tmp / "info")
     proc = subprocess.run([str(exe), str(tmp)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -146,6 +156,56 @@ def check_word_table(info, model, meta, tmp: Path):
     np.testing.assert_array_equal(got.reshape(want.shape), want)
 
 
+FP32_TOLERANCE = 1e-4
+FP16_TOLERANCE = 1e-2
+FP16_MIN_COSINE = 0.999
+
+
+def check_emulated(ours, refs, mask, fp16, label):
+    """Outputs where both define them (as test_compile.compare): token rows
+    at real tokens (padded ones must be 0), sequence rows whose first token
+    is real, [batch, seq] integer outputs exactly."""
+    for got, ref in zip(ours, refs):
+        if ref.ndim == 3:
+            real = mask.astype(bool)
+            assert not got[~real].any(), f"{label}: nonzero output at a padded position"
+            a, b = got[real], ref[real]
+        elif ref.shape == mask.shape:
+            a, b = got, ref
+        else:
+            first = mask[:, 0].astype(bool)
+            a, b = got[first], ref[first]
+        if a.size == 0:
+            continue
+        if not np.issubdtype(ref.dtype, np.floating):
+            assert np.array_equal(a, b), f"{label}: integer output differs"
+            continue
+        a64, b64 = a.astype(np.float64).reshape(len(a), -1), b.astype(np.float64).reshape(len(b), -1)
+        err = float(np.max(np.abs(a64 - b64)) / max(float(np.max(np.abs(b64))), 1e-30))
+        assert err <= (FP16_TOLERANCE if fp16 else FP32_TOLERANCE), f"{label}: max error {err:.3g}"
+        if fp16:
+            cos = np.sum(a64 * b64, axis=1) / np.maximum(np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1), 1e-30)
+            assert cos.min() >= FP16_MIN_COSINE, f"{label}: cosine {cos.min():.6f}"
+
+
+def check_plan_numerics(model_path: Path, tmp: Path, fp16: bool, fixture_inputs=None, expected=None, meta=None):
+    machine = cuda_plan_emulator.load(tmp, (tmp / "m.cu").read_text())
+    ref = Reference(model_path)
+    names = [i.name for i in ref.inputs]
+    mask_of = lambda arrays: next((a for n, a in zip(names, arrays) if "mask" in n), np.ones(arrays[0].shape, np.int64))
+    cases = []
+    if fixture_inputs is not None:
+        cases.append(("fixture inputs", fixture_inputs, expected))
+    rng = np.random.default_rng(sum(map(ord, model_path.parent.name)))
+    for k, (batch, seq) in enumerate(((1, 7), (2, 32), (3, 1), (4, 19))):
+        arrays, _ = random_inputs(ref, meta, batch, seq, rng, left=k % 2 == 1)
+        cases.append((f"batch {batch} seq {seq} {'left' if k % 2 else 'right'}", arrays, None))
+    for label, arrays, want in cases:
+        ours, bad = machine.run(arrays, *arrays[0].shape)
+        assert bad is None, f"{label}: the embedding found an id out of range at packed row {bad}"
+        check_emulated(ours, want if want is not None else ref.run(arrays), mask_of(arrays), fp16, label)
+
+
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("fixture", fixture_dirs(), ids=lambda d: d.name)
 def test_fixture_compiles_for_cuda(bertc, fixture, target, tmp_path):
@@ -157,7 +217,11 @@ def test_fixture_compiles_for_cuda(bertc, fixture, target, tmp_path):
     assert info["macros"] == [4, 32, info["min_seq"], len(info["inputs"]), len(info["outputs"])]
     check_images(info, tmp_path)
     check_tables(info, model)
-    check_word_table(info, model, load_meta(fixture), tmp_path)
+    meta = load_meta(fixture)
+    check_word_table(info, model, meta, tmp_path)
+    inputs = [np.load(fixture / "inputs" / f"{i['name']}.npy") for i in info["inputs"]]
+    expected = [np.load(fixture / "expected" / f"{o['name']}.npy") for o in info["outputs"]]
+    check_plan_numerics(fixture / "model.onnx", tmp_path, target == "cuda-fp16", inputs, expected, meta)
     assert info["null_ctx_run"] == BERTC_ERR_NULL_ARG
     if have_gpu():
         assert info["create_status"] == 0, info["create_error"]
@@ -201,7 +265,8 @@ def test_cuda_compile_errors(bertc, tmp_path):
     model = REPO / "test" / "models" / "bert_ts17_eager" / "model.onnx"
     for args, needle in ((["--target=cuda-fp16", "--arch", "sm_1x"], "--arch=sm_1x"),
                          (["--target=cuda-fp16", "--arch", "sm_20"], "sm_20"),
-                         (["--target=cuda-fp16", "--emit", "asm"], "--emit applies to --target=cpu"),
+                         (["--target=cuda-fp16", "--emit", "asm"], "--emit=asm: expected obj or cu"),
+                         (["--emit", "cu"], "--emit=cu is for"),
                          (["--target=cuda-fp32", "--cpu", "x86-64-v4"], "--cpu applies"),
                          (["--arch", "sm_90"], "--arch applies"),
                          (["--target=cuda-fp16", "--max-seq", "100000"], "--max-seq")):
@@ -244,3 +309,13 @@ def test_gpu_check_prepares_and_builds_standalone(tmp_path):
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "BERTC_ERR_DEVICE: no CUDA device" in proc.stdout
         assert "0 of 2 compiled models match" in proc.stdout
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_pretrained_plan_numerics(bertc, pretrained_model, target, tmp_path):
+    """The pretrained MiniLM (mean pooling, inputs passed through as outputs,
+    a 30522-token vocabulary) through the emulated plan, against ORT."""
+    info = compile_info(bertc, Path(pretrained_model), tmp_path, target)
+    assert [o["layout"] for o in info["outputs"]].count(2) == 2  # the two pass-through outputs
+    meta = {"vocab": 30522, "type_vocab": 1, "pad_id": 0}
+    check_plan_numerics(Path(pretrained_model), tmp_path, target == "cuda-fp16", meta=meta)
