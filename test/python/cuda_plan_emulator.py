@@ -113,8 +113,9 @@ class Machine:
 
     # ---- a run --------------------------------------------------------------
 
-    def run(self, inputs, batch, seq):
-        """inputs: numpy [batch, seq] arrays in model order; returns the outputs as the host gets them."""
+    def run(self, inputs, batch, seq, on_device=False):
+        """inputs: numpy [batch, seq] arrays in model order; returns the outputs as the host gets them.
+        on_device: GEMMs cover batch * seq rows, as bertc_cuda_run_device's do."""
         info = self.info
         slots = batch * seq
         self.regions = {"arena": self.arena, "weights": self.weights,
@@ -126,7 +127,7 @@ class Machine:
             raw = np.ascontiguousarray(a.astype(DTYPES[d["dtype"]])).view(np.uint8).ravel()
             staged[:raw.size] = raw
             self.regions[("input", i)] = staged
-            if d["is_mask"]:
+            if d["is_mask"] and not on_device:
                 tokens = int(np.count_nonzero(a))
         rows = min(max((tokens + ROW_GRANULE - 1) // ROW_GRANULE * ROW_GRANULE, 1), slots)
         for o, d in enumerate(info["outputs"]):
