@@ -130,17 +130,6 @@ static void make_inputs(int64_t batch, int64_t seq, const int64_t* lengths, int6
   }
 }
 
-/** Bytes of output `d` at (batch, seq), as the runtime's outputBytes counts them; integers passed
- *  through (BERTC_CUDA_OUT_PADDED) get 8 bytes an element, enough for any dtype. */
-static size_t output_bytes(const bertc_cuda_output* d, int64_t batch, int64_t seq) {
-  const size_t slots = (size_t)(batch * seq);
-  switch (d->layout) {
-    case BERTC_CUDA_OUT_TOKENS: return slots * (size_t)d->width * sizeof(float);
-    case BERTC_CUDA_OUT_SEQUENCES: return (size_t)batch * (size_t)d->width * sizeof(float);
-    default: return slots * sizeof(int64_t);
-  }
-}
-
 static void print_times(FILE* f, const char* key, const double* v, int n) {
   fprintf(f, "  \"%s\": [", key);
   for (int i = 0; i < n; ++i) fprintf(f, "%s%.6f", i ? ", " : "", v[i]);
@@ -195,7 +184,7 @@ int main(int argc, char** argv) {
 
   /* The inputs, read (or made) before anything touches the GPU. */
   const int64_t slots = batch * seq;
-  const size_t in_bytes = sizeof(int64_t) * (size_t)slots;
+  const size_t in_bytes = sizeof(int64_t) * (size_t)slots;  /* every input is int64 (checked below) */
   int64_t* host_in[M_NUM_INPUTS];
   for (int i = 0; i < M_NUM_INPUTS; ++i) {
     const bertc_cuda_input* d = &m_cuda_model.inputs[i];
@@ -243,7 +232,7 @@ int main(int argc, char** argv) {
     CUDA_CHECK(cudaMemcpy(in[i], host_in[i], in_bytes, cudaMemcpyDefault));
   }
   for (int o = 0; o < M_NUM_OUTPUTS; ++o) {
-    out_bytes[o] = output_bytes(&m_cuda_model.outputs[o], batch, seq);
+    out_bytes[o] = bertc_cuda_output_bytes(&m_cuda_model, o, batch, seq);
     if (on_device) CUDA_CHECK(cudaMalloc(&out[o], out_bytes[o]));
     else CUDA_CHECK(cudaMallocHost(&out[o], out_bytes[o]));
   }

@@ -61,8 +61,7 @@ std::optional<std::pair<int64_t, int64_t>> parseLengths(const std::string& s) {
 
 /// The graph input a value is computed from through Casts and Identities.
 const ir::Value* sourceInput(const ir::Value* v) {
-  while (v && v->producer && (v->producer->op == ir::OpKind::Cast || v->producer->op == ir::OpKind::Identity))
-    v = v->producer->operand(0);
+  v = ir::throughIdentityAndCast(v);
   return v && v->isInput ? v : nullptr;
 }
 

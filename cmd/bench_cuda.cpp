@@ -52,9 +52,8 @@ class CudaRunner : public BenchRunner {
       return Status::error(std::string("bench: ") + bertc_cuda_last_error(nullptr));
     if (cudaSetDevice(device_) != cudaSuccess || cudaStreamCreate(&stream_) != cudaSuccess)
       return Status::error("bench: cannot create a CUDA stream");
-    const auto& p = model_->plan();
     for (size_t i = 0; i < in.size(); ++i) {
-      const size_t bytes = static_cast<size_t>(batch * seq) * dtypeBytes(p.inputs[i].dtype);
+      const size_t bytes = bertc_cuda_input_bytes(&model_->view(), static_cast<int>(i), batch, seq);
       void* d = nullptr;
       if (cudaMalloc(&d, bytes) != cudaSuccess || cudaMemcpy(d, in[i], bytes, cudaMemcpyHostToDevice) != cudaSuccess)
         return Status::error("bench: cannot put the inputs on the GPU");
@@ -85,13 +84,8 @@ class CudaRunner : public BenchRunner {
   }
 
  private:
-  static size_t dtypeBytes(int dtype) { return dtype == 7 || dtype == 11 ? 8 : dtype == 2 || dtype == 3 || dtype == 9 ? 1 : 4; }
-
   size_t outputBytes(size_t o) const {
-    const auto& out = model_->plan().outputs.at(o);
-    size_t n = 1;
-    for (int64_t d : outputShape(o, batch_, seq_)) n *= static_cast<size_t>(d);
-    return n * (out.layout == BERTC_CUDA_OUT_PADDED ? dtypeBytes(out.dtype) : sizeof(float));
+    return bertc_cuda_output_bytes(&model_->view(), static_cast<int>(o), batch_, seq_);
   }
 
   void release() {

@@ -81,12 +81,7 @@ class Planner {
     return v;
   }
 
-  /// Looks through Identity and Cast-to-integer chains to where ids come from.
-  static const Value* source(const Value* v) {
-    while (v && v->producer && (v->producer->op == OpKind::Identity || v->producer->op == OpKind::Cast))
-      v = v->producer->operand(0);
-    return v;
-  }
+  static const Value* source(const Value* v) { return ir::throughIdentityAndCast(v); }
 
   bool isBS(const Value* v) const {
     return v->type.rank() == 2 && v->type.shape[0] == plan_.batchDim && v->type.shape[1] == plan_.seqDim;

@@ -147,11 +147,21 @@ constexpr int64_t kSlotAlign = 16;
 
 int64_t roundUp(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
-/// Looks through Identity and Cast chains to where a value comes from.
-const Value* source(const Value* v) {
-  while (v && v->producer && (v->producer->op == OpKind::Identity || v->producer->op == OpKind::Cast))
-    v = v->producer->operand(0);
-  return v;
+const Value* source(const Value* v) { return ir::throughIdentityAndCast(v); }
+
+/// Whether the kernels (load_int / store_as in kernels/common.cuh and
+/// padded.cuh) and the runtime's host checks read and write this dtype.
+bool kernelDtype(DType t) {
+  switch (t) {
+    case DType::F32:
+    case DType::F64:
+    case DType::U8:
+    case DType::I8:
+    case DType::I32:
+    case DType::I64:
+    case DType::Bool: return true;
+    default: return false;
+  }
 }
 
 class Generator {
@@ -169,6 +179,9 @@ class Generator {
       const Value* in = g_.inputs()[i];
       if (!isBS(in))
         fail(fmt::format("input '{}' is not [batch, seq] like the token ids; the CUDA target takes only [batch, seq] inputs", in->name));
+      if (!kernelDtype(in->type.dtype))
+        fail(fmt::format("input '{}' is {}; the CUDA target takes integer, bool, float32 or float64 inputs", in->name,
+                         ir::dtypeName(in->type.dtype)));
       layouts_[in] = Layout::Padded;
       where_[in] = arg(BERTC_CUDA_ARG_INPUT, static_cast<int64_t>(i));
       plan().inputs.push_back({in->name, static_cast<int>(in->type.dtype), false, 0});
@@ -610,7 +623,9 @@ class Generator {
     layouts_[out] = Layout::Padded;
     const int64_t off = allocate(out, 8);
     const int dt = static_cast<int>(out->type.dtype);
-    if (ir::dtypeSize(out->type.dtype) > 8) failAt(n, "produces a dtype the CUDA target does not keep on [batch, seq]");
+    if (!kernelDtype(out->type.dtype))
+      failAt(n, fmt::format("produces {} on [batch, seq], which the CUDA target does not keep",
+                            ir::dtypeName(out->type.dtype)));
     if (n.op == OpKind::CumSum) {
       const Value* axis = n.operand(1);
       const int64_t a = axis && axis->isConstant() ? axis->constant->getInt(0) : -99;
@@ -862,8 +877,9 @@ class Generator {
       // [batch, seq] data (an input passed through, or computed from one):
       // copied in its own dtype.
       const int dt = static_cast<int>(out->type.dtype);
-      if (ir::dtypeSize(out->type.dtype) > 8 || ir::dtypeSize(out->type.dtype) == 0)
-        fail(fmt::format("output '{}' has a dtype the CUDA target does not return", out->name));
+      if (!kernelDtype(out->type.dtype))
+        fail(fmt::format("output '{}' is {}, which the CUDA target does not return", out->name,
+                         ir::dtypeName(out->type.dtype)));
       const int k = add("elementwise", "bertc_elementwise", "bertc::elementwise", {}, 256, nullptr);
       launch(k, BERTC_CUDA_GRID_ELEMENTS, 0,
              {i32(elementwiseCode(OpKind::Cast)), dst, i32(dt), arg(BERTC_CUDA_ARG_SLOTS), src,

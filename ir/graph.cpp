@@ -153,4 +153,10 @@ size_t Graph::removeDeadNodes() {
   return removed;
 }
 
+const Value* throughIdentityAndCast(const Value* v) {
+  while (v && v->producer && (v->producer->op == OpKind::Identity || v->producer->op == OpKind::Cast))
+    v = v->producer->operand(0);
+  return v;
+}
+
 }  // namespace bertc::ir

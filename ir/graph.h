@@ -116,4 +116,8 @@ class Graph {
   ModelInfo info_;
 };
 
+/// Where v comes from through chains of Identity and Cast (v itself when
+/// neither produced it): the graph input behind a cast mask or id tensor.
+const Value* throughIdentityAndCast(const Value* v);
+
 }  // namespace bertc::ir

@@ -214,6 +214,19 @@ TEST_CASE("the CUDA launch plan of a BERT fixture", "[cuda]") {
   CHECK(plan.weights.size() >= 2 * (200 * 64 + 2 * (64 * 192 + 64 * 64 + 64 * 96 * 2) + 64 * 64));
 }
 
+TEST_CASE("the CUDA target refuses inputs its kernels cannot read", "[cuda]") {
+  auto g = frontend::importOnnxFile(std::string(BERTC_SOURCE_DIR) + "/test/models/bert_ts17_eager/model.onnx");
+  REQUIRE(g.ok());
+  REQUIRE(passes::runPipeline(**g, passes::PipelineOptions{}).ok());
+  ir::Value* types = (*g)->inputs().at(2);
+  REQUIRE(types->name == "token_type_ids");
+  types->type.dtype = ir::DType::F16;  // load_int reads no half
+  auto set = cuda::generateKernels(**g, Precision::Fp16, "m.onnx");
+  REQUIRE_FALSE(set.ok());
+  CHECK(set.message() ==
+        "m.onnx: input 'token_type_ids' is f16; the CUDA target takes integer, bool, float32 or float64 inputs");
+}
+
 TEST_CASE("the CUDA generator names the node and op it cannot lower", "[cuda]") {
   test::GraphBuilder b;
   ir::Value* x = b.input("x", b.uniform({2, 4}), {"batch", "seq"});

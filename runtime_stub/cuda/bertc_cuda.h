@@ -191,6 +191,15 @@ int bertc_cuda_sync(bertc_cuda_context* ctx, bertc_cuda_stream stream);
  *  calling thread's when ctx is NULL (a failed create). */
 const char* bertc_cuda_last_error(const bertc_cuda_context* ctx);
 
+/** Bytes of one element of ONNX dtype `dtype` (0 for one the runtime does
+ *  not take). */
+size_t bertc_cuda_dtype_size(int dtype);
+
+/** Bytes of input i or output o of `model` at (batch, seq): what a caller
+ *  allocates for it (0 for an index out of range). */
+size_t bertc_cuda_input_bytes(const bertc_cuda_model* model, int i, int64_t batch, int64_t seq);
+size_t bertc_cuda_output_bytes(const bertc_cuda_model* model, int o, int64_t batch, int64_t seq);
+
 /** The number of CUDA graphs the context holds (one per shape run). */
 int bertc_cuda_num_graphs(const bertc_cuda_context* ctx);
 

@@ -67,16 +67,6 @@ void checkLt(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) fail(BERTC_ERR_DEVICE, format("cuBLASLt %s failed: status %d", what, static_cast<int>(s)));
 }
 
-size_t dtypeSize(int dtype) {
-  switch (dtype) {
-    case 1: case 6: case 12: return 4;   // float, int32, uint32
-    case 2: case 3: case 9: return 1;    // uint8, int8, bool
-    case 4: case 5: case 10: case 16: return 2;  // uint16, int16, float16, bfloat16
-    case 7: case 11: case 13: return 8;  // int64, double, uint64
-    default: return 0;
-  }
-}
-
 /// Element i of a host tensor as a double (integers exactly up to 2^53).
 double loadHost(const void* p, int dtype, int64_t i) {
   switch (dtype) {
@@ -84,23 +74,10 @@ double loadHost(const void* p, int dtype, int64_t i) {
     case 11: return static_cast<const double*>(p)[i];
     case 2: case 9: return static_cast<const uint8_t*>(p)[i];
     case 3: return static_cast<const int8_t*>(p)[i];
-    case 4: return static_cast<const uint16_t*>(p)[i];
     case 5: return static_cast<const int16_t*>(p)[i];
     case 6: return static_cast<const int32_t*>(p)[i];
-    case 12: return static_cast<const uint32_t*>(p)[i];
     case 7: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
-    case 13: return static_cast<double>(static_cast<const uint64_t*>(p)[i]);
     default: return 0.0;
-  }
-}
-
-/// Bytes of output `out` at (batch, seq).
-size_t outputBytes(const bertc_cuda_output& out, int64_t batch, int64_t seq) {
-  const size_t slots = static_cast<size_t>(batch * seq);
-  switch (out.layout) {
-    case BERTC_CUDA_OUT_TOKENS: return slots * static_cast<size_t>(out.width) * sizeof(float);
-    case BERTC_CUDA_OUT_SEQUENCES: return static_cast<size_t>(batch) * static_cast<size_t>(out.width) * sizeof(float);
-    default: return slots * dtypeSize(out.dtype);
   }
 }
 
@@ -272,9 +249,8 @@ void bertc_cuda_context::create(const bertc_cuda_model* model, int dev) {
     check(cudaMemset(inputs.back(), 0, 8 * static_cast<size_t>(maxSlots)), "clearing an input buffer");
   }
   for (int o = 0; o < m->num_outputs; ++o) {
-    const bertc_cuda_output& out = m->outputs[o];
     outputs.push_back(nullptr);
-    deviceAlloc(&outputs.back(), outputBytes(out, m->max_batch, m->max_seq), "an output buffer");
+    deviceAlloc(&outputs.back(), bertc_cuda_output_bytes(m, o, m->max_batch, m->max_seq), "an output buffer");
   }
 }
 
@@ -523,11 +499,10 @@ void bertc_cuda_context::run(bertc_cuda_stream stream, int64_t batch, int64_t se
   const cudaMemcpyKind into = onDevice ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
   const cudaMemcpyKind outOf = onDevice ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost;
   for (int i = 0; i < m->num_inputs; ++i)
-    check(cudaMemcpyAsync(inputs[i], in[i], dtypeSize(m->inputs[i].dtype) * static_cast<size_t>(slots), into, stream),
-          "copying an input");
+    check(cudaMemcpyAsync(inputs[i], in[i], bertc_cuda_input_bytes(m, i, batch, seq), into, stream), "copying an input");
   check(cudaGraphLaunch(g.exec, stream), "cudaGraphLaunch");
   for (int o = 0; o < m->num_outputs; ++o) {
-    check(cudaMemcpyAsync(out[o], outputs[o], outputBytes(m->outputs[o], batch, seq), outOf, stream),
+    check(cudaMemcpyAsync(out[o], outputs[o], bertc_cuda_output_bytes(m, o, batch, seq), outOf, stream),
           "copying an output");
   }
   check(cudaMemcpyAsync(hostBadToken, badToken, sizeof(int), cudaMemcpyDeviceToHost, stream), "copying the id check");
@@ -618,6 +593,32 @@ int bertc_cuda_sync(bertc_cuda_context* ctx, bertc_cuda_stream stream) {
 
 const char* bertc_cuda_last_error(const bertc_cuda_context* ctx) {
   return ctx ? ctx->error.c_str() : bertc_rt_last_error();
+}
+
+size_t bertc_cuda_dtype_size(int dtype) {
+  switch (dtype) {
+    case 1: case 6: return 4;            // float, int32
+    case 2: case 3: case 9: return 1;    // uint8, int8, bool
+    case 5: return 2;                    // int16
+    case 7: case 11: return 8;           // int64, double
+    default: return 0;                   // what the kernels' load_int cannot read
+  }
+}
+
+size_t bertc_cuda_input_bytes(const bertc_cuda_model* m, int i, int64_t batch, int64_t seq) {
+  if (!m || i < 0 || i >= m->num_inputs || batch < 0 || seq < 0) return 0;
+  return static_cast<size_t>(batch * seq) * bertc_cuda_dtype_size(m->inputs[i].dtype);
+}
+
+size_t bertc_cuda_output_bytes(const bertc_cuda_model* m, int o, int64_t batch, int64_t seq) {
+  if (!m || o < 0 || o >= m->num_outputs || batch < 0 || seq < 0) return 0;
+  const bertc_cuda_output& out = m->outputs[o];
+  const size_t width = static_cast<size_t>(out.width);
+  switch (out.layout) {
+    case BERTC_CUDA_OUT_TOKENS: return static_cast<size_t>(batch * seq) * width * sizeof(float);
+    case BERTC_CUDA_OUT_SEQUENCES: return static_cast<size_t>(batch) * width * sizeof(float);
+    default: return static_cast<size_t>(batch * seq) * bertc_cuda_dtype_size(out.dtype);
+  }
 }
 
 int bertc_cuda_num_graphs(const bertc_cuda_context* ctx) { return ctx ? static_cast<int>(ctx->graphs.size()) : 0; }

@@ -74,7 +74,13 @@ int main(int argc, char** argv) {
     fprintf(f, ", \"layout\": %d, \"dtype\": %d, \"width\": %lld}", m->outputs[i].layout, m->outputs[i].dtype,
             (long long)m->outputs[i].width);
   }
-  fprintf(f, "], \"kernels\": [");
+  /* What a caller allocates at batch 2, seq 5 (bertc_cuda_*_bytes). */
+  fprintf(f, "], \"input_bytes\": [");
+  for (int i = 0; i < m->num_inputs; ++i) fprintf(f, "%s%zu", i ? ", " : "", bertc_cuda_input_bytes(m, i, 2, 5));
+  fprintf(f, "], \"output_bytes\": [");
+  for (int i = 0; i < m->num_outputs; ++i) fprintf(f, "%s%zu", i ? ", " : "", bertc_cuda_output_bytes(m, i, 2, 5));
+  fprintf(f, "], \"bytes_out_of_range\": %zu", bertc_cuda_input_bytes(m, m->num_inputs, 2, 5));
+  fprintf(f, ", \"kernels\": [");
   for (int i = 0; i < m->num_kernels; ++i) {
     fprintf(f, "%s", i ? ", " : "");
     json_string(f, m->kernels[i]);

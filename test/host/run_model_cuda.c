@@ -19,26 +19,10 @@
 
 #include "m.h"
 
-static size_t dtype_size(int dtype) {
-  switch (dtype) {
-    case 1: case 6: return 4;
-    case 7: case 11: return 8;
-    case 2: case 3: case 9: return 1;
-    default: return 0;
-  }
-}
-
 static int cuda_failed(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return 0;
   fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
   return 1;
-}
-
-static size_t output_bytes(int o, int64_t batch, int64_t seq) {
-  const bertc_cuda_output* d = &m_cuda_model.outputs[o];
-  if (d->layout == BERTC_CUDA_OUT_TOKENS) return (size_t)(batch * seq * d->width) * sizeof(float);
-  if (d->layout == BERTC_CUDA_OUT_SEQUENCES) return (size_t)(batch * d->width) * sizeof(float);
-  return (size_t)(batch * seq) * dtype_size(d->dtype);
 }
 
 int main(int argc, char** argv) {
@@ -58,7 +42,7 @@ int main(int argc, char** argv) {
   void* d_in[16];
   void* d_out[16];
   for (int i = 0; i < ni; ++i) {
-    const size_t bytes = (size_t)(batch * seq) * dtype_size(m_cuda_model.inputs[i].dtype);
+    const size_t bytes = bertc_cuda_input_bytes(&m_cuda_model, i, batch, seq);
     FILE* f = fopen(argv[3 + i], "rb");
     in[i] = malloc(bytes ? bytes : 1);
     if (!f || !in[i] || fread(in[i], 1, bytes, f) != bytes) {
@@ -71,7 +55,7 @@ int main(int argc, char** argv) {
       return 1;
   }
   for (int o = 0; o < no; ++o) {
-    const size_t bytes = output_bytes(o, batch, seq);
+    const size_t bytes = bertc_cuda_output_bytes(&m_cuda_model, o, batch, seq);
     out[o] = malloc(bytes ? bytes : 1);
     if (!out[o]) return 1;
     if (on_device && cuda_failed(cudaMalloc(&d_out[o], bytes), "cudaMalloc")) return 1;
@@ -96,7 +80,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (int o = 0; o < no; ++o) {
-    const size_t bytes = output_bytes(o, batch, seq);
+    const size_t bytes = bertc_cuda_output_bytes(&m_cuda_model, o, batch, seq);
     if (on_device && cuda_failed(cudaMemcpy(out[o], d_out[o], bytes, cudaMemcpyDeviceToHost), "cudaMemcpy")) return 1;
     FILE* f = fopen(argv[3 + ni + o], "wb");
     if (!f || fwrite(out[o], 1, bytes, f) != bytes) {

@@ -136,6 +136,15 @@ def check_tables(info, model):
     assert [i["name"] for i in info["inputs"]] == [i.name for i in onnx_inputs]
     assert [i["dtype"] for i in info["inputs"]] == [i.type.tensor_type.elem_type for i in onnx_inputs]
     assert [o["name"] for o in info["outputs"]] == [o.name for o in graph.output]
+    # Buffer sizes at batch 2, seq 5, from the ONNX types: int64 ids are 8
+    # bytes; float outputs come as float32, the rest in their own dtype.
+    itemsize = {1: 4, 2: 1, 3: 1, 6: 4, 7: 8, 9: 1, 11: 8}
+    assert info["input_bytes"] == [10 * itemsize[i.type.tensor_type.elem_type] for i in onnx_inputs]
+    for got, o, onnx_out in zip(info["output_bytes"], info["outputs"], graph.output):
+        elem = onnx_out.type.tensor_type.elem_type
+        rows = 2 if o["layout"] == 1 else 10
+        assert got == rows * (o["width"] or 1) * (4 if elem in (1, 10, 11, 16) else itemsize[elem])
+    assert info["bytes_out_of_range"] == 0
     assert sum(i["is_mask"] for i in info["inputs"]) <= 1
 
 
