@@ -163,9 +163,15 @@ int runBench(BenchFlags& f) {
     if (!r) return reportError(r.message());
     runner = std::move(*r);
   } else {
+    auto target = cpu::resolveTarget(f.cpu.cpu);
+    if (!target) return reportError("bench: " + target.message());
     auto jit = cpu::JitModel::create(*g, f.model, f.cpu);
     if (!jit) return reportError(jit.message());
-    auto r = std::make_unique<CpuRunner>(std::move(*jit), *g, f.threads, f.cpu.cpu);
+    // "native" is named with what it resolved to, so a figure says which kernels made it.
+    const std::string isa = f.cpu.cpu == "native"
+                                ? fmt::format("native: {}, {}", target->cpu, cpu::isaName(target->isa))
+                                : f.cpu.cpu;
+    auto r = std::make_unique<CpuRunner>(std::move(*jit), *g, f.threads, isa);
     cpuRunner = r.get();
     runner = std::move(r);
   }
@@ -337,7 +343,9 @@ Command addBench(CLI::App& app) {
   sub->add_option("--target", f->target, "cpu, cuda-fp16 or cuda-fp32 (the CUDA targets need a GPU)")
       ->capture_default_str();
   sub->add_option("--device", f->device, "CUDA targets: the GPU to run on")->capture_default_str();
-  sub->add_option("--cpu", f->cpu.cpu, "x86-64-v3, x86-64-v4 or native")->capture_default_str();
+  // A benchmark measures this machine: its own ISA by default (compile keeps the portable x86-64-v3).
+  f->cpu.cpu = "native";
+  sub->add_option("--cpu", f->cpu.cpu, "x86-64-v3, x86-64-v4 or native (this machine's ISA)")->capture_default_str();
   sub->add_option("--batch", f->batch, "sequences per run")->capture_default_str();
   sub->add_option("--seq", f->seq, "tokens per sequence (padded length)")->capture_default_str();
   sub->add_option("--threads", f->threads, "threads (0: one per CPU)")->capture_default_str();

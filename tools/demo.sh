@@ -6,6 +6,8 @@
 # `bertc compile` (bertc_add_model): sentence embeddings and a similarity ranking.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/env.sh
+bertc_use_venv
 BUILD_DIR=${BUILD_DIR:-build}
 tools/build.sh
 MODEL=$(python3 tools/make_pretrained_reference.py --print-path)

@@ -23,6 +23,7 @@ The kernels themselves run only on a GPU: tools/gpu_check.py.
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -306,13 +307,13 @@ def test_gpu_check_prepares_and_builds_standalone(tmp_path):
     BERTC_ERR_DEVICE and the script exits 1; with one, the outputs match."""
     script = REPO / "tools" / "gpu_check.py"
     out = tmp_path / "gc"
-    proc = subprocess.run(["python3", str(script), "prepare", str(out), "--only", "bert_ts17_eager", "--bertc",
+    proc = subprocess.run([sys.executable, str(script), "prepare", str(out), "--only", "bert_ts17_eager", "--bertc",
                            str(build_dir() / "cmd" / "bertc")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert [(m["fixture"], m["target"]) for m in manifest["models"]] == [("bert_ts17_eager", t) for t in TARGETS]
     assert len(manifest["models"][0]["cases"]) == 13
-    proc = subprocess.run(["python3", str(script), "run", str(out)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, str(script), "run", str(out)], capture_output=True, text=True, timeout=900)
     if have_gpu():
         assert proc.returncode == 0, proc.stdout + proc.stderr
     else:

@@ -82,7 +82,7 @@ def c_tokenize(tmp_path_factory, vocab):
 
 @pytest.fixture(scope="module")
 def reference(vocab):
-    tokenizers = pytest.importorskip("tokenizers")
+    import tokenizers  # pinned in tools/requirements-test.txt: missing is a failure, not a skip
     tok = tokenizers.BertWordPieceTokenizer(str(vocab), lowercase=True, strip_accents=None,
                                             clean_text=True, handle_chinese_chars=True)
 
