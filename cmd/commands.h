@@ -14,4 +14,9 @@ Command addOptimize(CLI::App& app);
 Command addCompile(CLI::App& app);
 Command addBench(CLI::App& app);
 
+/// The whole command line: parses argv, runs the subcommand, returns the exit
+/// code. Never throws: an exception that escapes a command is a one-line
+/// error and exit code 1.
+int runCli(int argc, char** argv);
+
 }  // namespace bertc::cli
