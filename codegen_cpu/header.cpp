@@ -85,8 +85,13 @@ std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& 
  * seq out of range, ids outside their embedding table, too little scratch.
  * Nothing is read or written out of bounds on any of these.
  *
- * Threads: a context runs one call at a time. Separate contexts are
- * independent and may run concurrently from different threads.
+ * Threads: a context runs one call at a time. A run on a context while
+ * another run on it is in progress (from another thread, or nested in a host
+ * scheduler's callback) returns BERTC_ERR_BUSY at once and touches nothing;
+ * its message is in bertc_rt_last_error() only, since the context's record
+ * belongs to the run in progress. Separate contexts are independent and may
+ * run concurrently from different threads. {p}_destroy while a run on the
+ * context is in progress is the caller's error, as free() of memory in use.
  */
 #ifndef {P}_H
 #define {P}_H
@@ -117,14 +122,15 @@ int {p}_create({p}_context** ctx, int threads);
  *  pool alive until {p}_destroy, and uses it for one context at a time. */
 int {p}_create_with_pool({p}_context** ctx, bertc_rt_pool* pool);
 
-/** Frees a context (NULL is a no-op). */
+/** Frees a context (NULL is a no-op). Not while a run on it is in progress. */
 void {p}_destroy({p}_context* ctx);
 
 /** Bytes of scratch {p}_run_scratch needs at (batch, seq); 0 out of range. */
 size_t {p}_scratch_bytes(int64_t batch, int64_t seq);
 
 /** Runs the model on batch sequences of seq tokens. Scratch memory is owned
- *  by the context, allocated on the first run of a larger shape and kept. */
+ *  by the context, allocated on the first run of a larger shape and kept.
+ *  BERTC_ERR_BUSY when a run on ctx is already in progress (see Threads). */
 int {p}_run({p}_context* ctx, int64_t batch, int64_t seq{params});
 
 /** As {p}_run, in caller-owned scratch of {p}_scratch_bytes(batch, seq)

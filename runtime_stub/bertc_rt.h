@@ -33,7 +33,7 @@ typedef enum bertc_rt_status {
   BERTC_ERR_NO_MEMORY = 3,    /**< malloc failed, or an arena is exhausted */
   BERTC_ERR_INVALID = 4,      /**< an argument that makes no sense (alignment not a power of two) */
   BERTC_ERR_SHAPE = 5,        /**< a tensor shape the model does not accept (sequence too long) */
-  BERTC_ERR_BUSY = 6,         /**< a pool already running a parallel_for was asked for another */
+  BERTC_ERR_BUSY = 6,         /**< a pool already running a parallel_for, or a model context already running a call, was asked for another */
   BERTC_ERR_SYSTEM = 7,       /**< the OS refused (thread creation failed) */
   BERTC_ERR_DEVICE = 8        /**< the GPU or its libraries failed (CUDA targets: no device, no image for it, a CUDA or cuBLASLt error) */
 } bertc_rt_status;

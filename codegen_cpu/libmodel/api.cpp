@@ -1,6 +1,6 @@
 // The model library's C API: the context (pool, worker scratch, arena, error
-// record) and the checks every run makes on the caller's arguments before the
-// model's body runs. Each exported NAME_* function of a compiled model is a
+// record, busy flag) and the checks every run makes on the caller's arguments
+// before the model's body runs. Each exported NAME_* function of a compiled model is a
 // one-line call of one of these with the model's descriptor, so every
 // message starts with the model's prefix ("bert_run: ...").
 #include <stdlib.h>
@@ -22,6 +22,12 @@ unsigned char* alignUp(void* p) {
 struct Context {
   bertc_rt_error err;
   bertc_k_exec exec;
+  /// 1 while a run is in progress. A second run at the same time would
+  /// share (and may free, growing it) the arena and the worker scratch, so
+  /// it is refused with BERTC_ERR_BUSY instead, as bertc_rt_parallel_for
+  /// refuses a second caller. Read and written only with __atomic builtins,
+  /// which lower to lock cmpxchg / mov: no libatomic call.
+  int busy;
   bool ownsPool;
   void* workerScratchRaw;
   void* arenaRaw;
@@ -61,6 +67,25 @@ int64_t dimAt(const bertc_k_tensor& t, int d, int64_t batch, int64_t seq) {
 bool inRange(const bertc_k_model* m, int64_t batch, int64_t seq) {
   return batch >= 1 && batch <= m->max_batch && seq >= 1 && seq <= m->max_seq;
 }
+
+/// Claims the context for one run: BERTC_OK, or BERTC_ERR_BUSY when a run on
+/// it is in progress (on another thread, or re-entered from a host
+/// scheduler's callback). The message goes to the calling thread's record
+/// only: the context's record belongs to the run in progress, which may be
+/// writing it. Acquire pairs with leave's release, so this run sees all the
+/// last run wrote (the arena pointer, the error record).
+int enter(const bertc_k_model* m, const char* fn, Context* c) {
+  int idle = 0;
+  if (__atomic_compare_exchange_n(&c->busy, &idle, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return BERTC_OK;
+  return bertc_rt_error_set(nullptr, BERTC_ERR_BUSY,
+                            "%s_%s: the context is busy: a run on it is in progress (on another thread, or this "
+                            "call is nested in it); a context runs one call at a time, use one per thread",
+                            m->name, fn);
+}
+
+/// Releases what enter claimed; every return path of a run that entered
+/// passes here.
+void leave(Context* c) { __atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE); }
 
 /// Checks every element of an id input against [lo, hi); a bad one is named
 /// by its batch row and position when the tensor has those dims.
@@ -122,6 +147,43 @@ int checkRun(const bertc_k_model* m, const char* fn, Context* c, int64_t batch, 
   return BERTC_OK;
 }
 
+/// run's work once the context is claimed: checks, the arena grown to the
+/// shape, the body.
+int runOwned(const bertc_k_model* m, Context* c, int64_t batch, int64_t seq, const void* const* in,
+             void* const* out) {
+  int status = checkRun(m, "run", c, batch, seq, in, out);
+  if (status != BERTC_OK) return status;
+  const size_t need = m->scratch_bytes(batch, seq);
+  if (need > c->arenaBytes) {
+    // Grown to what this shape needs and kept: runs at smaller shapes reuse it.
+    void* raw = malloc(need + kAlign);
+    if (!raw)
+      return bertc_rt_error_set(&c->err, BERTC_ERR_NO_MEMORY, "%s_run: out of memory for %zu bytes of scratch",
+                                m->name, need);
+    free(c->arenaRaw);
+    c->arenaRaw = raw;
+    c->arena = alignUp(raw);
+    c->arenaBytes = need;
+  }
+  return m->body(&c->exec, batch, seq, in, out, c->arena);
+}
+
+/// run_scratch's work once the context is claimed (the worker scratch is
+/// still the context's).
+int runInScratch(const bertc_k_model* m, Context* c, int64_t batch, int64_t seq, const void* const* in,
+                 void* const* out, void* scratch, size_t scratch_bytes) {
+  int status = checkRun(m, "run_scratch", c, batch, seq, in, out);
+  if (status != BERTC_OK) return status;
+  if (!scratch)
+    return bertc_rt_error_set(&c->err, BERTC_ERR_NULL_ARG, "%s_run_scratch: scratch is NULL", m->name);
+  const size_t need = bertc_k_api_scratch_bytes(m, batch, seq);
+  if (scratch_bytes < need)
+    return bertc_rt_error_set(&c->err, BERTC_ERR_NO_MEMORY,
+                              "%s_run_scratch: scratch of %zu bytes, batch %lld x sequence %lld needs %zu", m->name,
+                              scratch_bytes, static_cast<long long>(batch), static_cast<long long>(seq), need);
+  return m->body(&c->exec, batch, seq, in, out, alignUp(scratch));
+}
+
 }  // namespace
 
 extern "C" {
@@ -168,21 +230,11 @@ int bertc_k_api_run(const bertc_k_model* m, void* ctx, int64_t batch, int64_t se
   Context* c = static_cast<Context*>(ctx);
   if (!m) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "run: NULL model");
   if (!c) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "%s_run: NULL context", m->name);
-  int status = checkRun(m, "run", c, batch, seq, in, out);
+  int status = enter(m, "run", c);
   if (status != BERTC_OK) return status;
-  const size_t need = m->scratch_bytes(batch, seq);
-  if (need > c->arenaBytes) {
-    // Grown to what this shape needs and kept: runs at smaller shapes reuse it.
-    void* raw = malloc(need + kAlign);
-    if (!raw)
-      return bertc_rt_error_set(&c->err, BERTC_ERR_NO_MEMORY, "%s_run: out of memory for %zu bytes of scratch",
-                                m->name, need);
-    free(c->arenaRaw);
-    c->arenaRaw = raw;
-    c->arena = alignUp(raw);
-    c->arenaBytes = need;
-  }
-  return m->body(&c->exec, batch, seq, in, out, c->arena);
+  status = runOwned(m, c, batch, seq, in, out);
+  leave(c);
+  return status;
 }
 
 int bertc_k_api_run_scratch(const bertc_k_model* m, void* ctx, int64_t batch, int64_t seq, const void* const* in,
@@ -190,16 +242,11 @@ int bertc_k_api_run_scratch(const bertc_k_model* m, void* ctx, int64_t batch, in
   Context* c = static_cast<Context*>(ctx);
   if (!m) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "run_scratch: NULL model");
   if (!c) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "%s_run_scratch: NULL context", m->name);
-  int status = checkRun(m, "run_scratch", c, batch, seq, in, out);
+  int status = enter(m, "run_scratch", c);
   if (status != BERTC_OK) return status;
-  if (!scratch)
-    return bertc_rt_error_set(&c->err, BERTC_ERR_NULL_ARG, "%s_run_scratch: scratch is NULL", m->name);
-  const size_t need = bertc_k_api_scratch_bytes(m, batch, seq);
-  if (scratch_bytes < need)
-    return bertc_rt_error_set(&c->err, BERTC_ERR_NO_MEMORY,
-                              "%s_run_scratch: scratch of %zu bytes, batch %lld x sequence %lld needs %zu", m->name,
-                              scratch_bytes, static_cast<long long>(batch), static_cast<long long>(seq), need);
-  return m->body(&c->exec, batch, seq, in, out, alignUp(scratch));
+  status = runInScratch(m, c, batch, seq, in, out, scratch, scratch_bytes);
+  leave(c);
+  return status;
 }
 
 const bertc_k_tensor* bertc_k_api_tensor(const bertc_k_model* m, int is_output, int i) {

@@ -104,7 +104,10 @@ void bertc_k_api_destroy(void* ctx);
  *  range. */
 size_t bertc_k_api_scratch_bytes(const bertc_k_model* m, int64_t batch, int64_t seq);
 /** Runs with scratch the context owns (grown on demand, kept). A context
- *  runs one call at a time; separate contexts may run at once. */
+ *  runs one call at a time: a run (or run_scratch) on a context whose run is
+ *  in progress returns BERTC_ERR_BUSY at once, touching nothing, with the
+ *  message in the calling thread's record only. Separate contexts may run
+ *  at once. destroy during a run is the caller's error. */
 int bertc_k_api_run(const bertc_k_model* m, void* ctx, int64_t batch, int64_t seq, const void* const* in,
                     void* const* out);
 /** Runs in caller-owned scratch of at least scratch_bytes(batch, seq) bytes,

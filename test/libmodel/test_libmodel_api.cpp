@@ -2,6 +2,7 @@
 // hand: a body that writes 2 * input_ids + 0.5 (as float) to its output,
 // through the arena, after checking what the API promises it (arena and
 // worker scratch 64-byte aligned, the exec's worker count).
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -207,6 +208,62 @@ TEST_CASE("libmodel API: two contexts run at once on two threads", "[libmodel]")
   tb.join();
   CHECK(okA);
   CHECK(okB);
+}
+
+namespace {
+
+/// A body that waits inside the run until the test opens the gate, so a
+/// second call on the same context meets a run in progress for certain.
+std::atomic<bool> gateEntered{false}, gateOpen{false};
+
+int gatedBody(const bertc_k_exec* exec, int64_t batch, int64_t seq, const void* const* in, void* const* out,
+              unsigned char* arena) {
+  gateEntered = true;
+  while (!gateOpen) std::this_thread::yield();
+  return tinyBody(exec, batch, seq, in, out, arena);
+}
+
+const bertc_k_model kGated = {"gated", 2, 1, kInputs, kOutputs, kMaxBatch, kMaxSeq, 100, tinyScratch, gatedBody};
+
+}  // namespace
+
+TEST_CASE("libmodel API: a second run on a busy context is BERTC_ERR_BUSY", "[libmodel]") {
+  LIBMODEL_REQUIRE_ISA();
+  void* ctx = nullptr;
+  REQUIRE(bertc_k_api_create(&kGated, &ctx, 1) == BERTC_OK);
+  gateEntered = false;
+  gateOpen = false;
+  Io first(2, 5);
+  int firstStatus = -1;
+  std::thread running([&] { firstStatus = bertc_k_api_run(&kGated, ctx, 2, 5, first.in, first.outs); });
+  while (!gateEntered) std::this_thread::yield();
+
+  Io second(3, 4);
+  std::vector<unsigned char> scratch(bertc_k_api_scratch_bytes(&kGated, 3, 4));
+  CHECK(bertc_k_api_run(&kGated, ctx, 3, 4, second.in, second.outs) == BERTC_ERR_BUSY);
+  CHECK(std::string(bertc_rt_last_error()) ==
+        "gated_run: the context is busy: a run on it is in progress (on another thread, or this call is nested in "
+        "it); a context runs one call at a time, use one per thread");
+  CHECK(bertc_k_api_run_scratch(&kGated, ctx, 3, 4, second.in, second.outs, scratch.data(), scratch.size()) ==
+        BERTC_ERR_BUSY);
+  // Refused before any check: even a bad shape is BUSY, and nothing was written.
+  CHECK(bertc_k_api_run(&kGated, ctx, 0, 4, second.in, second.outs) == BERTC_ERR_BUSY);
+  CHECK(second.out == std::vector<float>(12, -1.0f));
+  // The context's record belongs to the run in progress: BUSY does not write it.
+  CHECK(std::string(bertc_k_api_last_error(ctx)).empty());
+
+  gateOpen = true;
+  running.join();
+  CHECK(firstStatus == BERTC_OK);
+  CHECK(first.correct());
+  // Released on success and on every error path.
+  CHECK(bertc_k_api_run(&kGated, ctx, 0, 4, second.in, second.outs) == BERTC_ERR_SHAPE);
+  CHECK(bertc_k_api_run_scratch(&kGated, ctx, 3, 4, second.in, second.outs, scratch.data(), 1) == BERTC_ERR_NO_MEMORY);
+  CHECK(bertc_k_api_run(&kGated, ctx, 3, 4, second.in, second.outs) == BERTC_OK);
+  CHECK(bertc_k_api_run_scratch(&kGated, ctx, 3, 4, second.in, second.outs, scratch.data(), scratch.size()) ==
+        BERTC_OK);
+  CHECK(second.correct());
+  bertc_k_api_destroy(ctx);
 }
 
 #ifdef BERTC_LIBMODEL_BITCODE_FILE
