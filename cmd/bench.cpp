@@ -18,12 +18,16 @@
 #include "codegen_cpu/compile.h"
 #include "ir/interp.h"
 #include "ir/ops.h"
+#include "passes/architecture.h"
 #include "passes/pipeline.h"
 
 namespace bertc::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// The runtime's thread pool takes at most this many (BERTC_RT_MAX_THREADS).
+constexpr int kMaxThreads = 1024;
 
 struct BenchFlags {
   std::string model;
@@ -139,6 +143,14 @@ int runBench(BenchFlags& f) {
     return reportError(fmt::format("bench: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
   if (cuda && f.profile) return reportError("bench: --profile is for --target=cpu (use nsys for the CUDA targets)");
   if (f.batch < 1 || f.seq < 1) return reportError("bench: --batch and --seq must be at least 1");
+  if (f.batch > cpu::kMaxBatchBound)
+    return reportError(fmt::format("bench: --batch {} is above the largest supported, {}", f.batch, cpu::kMaxBatchBound));
+  if (f.threads < 0 || f.threads > kMaxThreads)
+    return reportError(fmt::format("bench: --threads {}: expected 0 (one per CPU) to {}", f.threads, kMaxThreads));
+  // NaN compares false with everything: a NaN --min-time would never be reached.
+  if (!(f.minTime >= 0 && f.minTime <= 86400))
+    return reportError(fmt::format("bench: --min-time {}: expected seconds from 0 to 86400", f.minTime));
+  if (f.runs < 0 || f.warmup < 0) return reportError("bench: --runs and --warmup must not be negative");
   std::optional<std::pair<int64_t, int64_t>> lengths;
   if (!f.lengths.empty() && !(lengths = parseLengths(f.lengths)))
     return reportError(fmt::format("bench: --lengths {}: expected uniform:MIN-MAX with 1 <= MIN <= MAX", f.lengths));
@@ -149,6 +161,9 @@ int runBench(BenchFlags& f) {
   const auto t0 = Clock::now();
   auto g = loadModelOrReport(f.model);
   if (!g) return 1;
+  // Past the position table the model cannot run: say so in terms of --seq.
+  if (const int64_t positions = passes::detectArchitecture(*g).maxPositions; positions > 0 && f.seq > positions)
+    return reportError(fmt::format("{}: --seq {} is longer than the model's {} positions", f.model, f.seq, positions));
   auto fused = passes::runPipeline(*g, passes::PipelineOptions{});
   if (!fused.ok()) return reportError(f.model + ": " + fused.message());
   std::unique_ptr<BenchRunner> runner;
@@ -342,16 +357,16 @@ Command addBench(CLI::App& app) {
   sub->add_option("model", f->model, "ONNX model file")->required();
   sub->add_option("--target", f->target, "cpu, cuda-fp16 or cuda-fp32 (the CUDA targets need a GPU)")
       ->capture_default_str();
-  sub->add_option("--device", f->device, "CUDA targets: the GPU to run on")->capture_default_str();
+  sub->add_option("--device", f->device, "CUDA targets: the GPU to run on")->check(exactInteger())->capture_default_str();
   // A benchmark measures this machine: its own ISA by default (compile keeps the portable x86-64-v3).
   f->cpu.cpu = "native";
   sub->add_option("--cpu", f->cpu.cpu, "x86-64-v3, x86-64-v4 or native (this machine's ISA)")->capture_default_str();
-  sub->add_option("--batch", f->batch, "sequences per run")->capture_default_str();
-  sub->add_option("--seq", f->seq, "tokens per sequence (padded length)")->capture_default_str();
-  sub->add_option("--threads", f->threads, "threads (0: one per CPU)")->capture_default_str();
+  sub->add_option("--batch", f->batch, "sequences per run")->check(exactInteger())->capture_default_str();
+  sub->add_option("--seq", f->seq, "tokens per sequence (padded length)")->check(exactInteger())->capture_default_str();
+  sub->add_option("--threads", f->threads, "threads (0: one per CPU)")->check(exactInteger())->capture_default_str();
   sub->add_option("--lengths", f->lengths, "real lengths, e.g. uniform:16-128 (right-padded; default: all of --seq)");
-  sub->add_option("--warmup", f->warmup, "untimed runs first")->capture_default_str();
-  sub->add_option("--runs", f->runs, "timed runs (default: at least 10 and --min-time seconds)");
+  sub->add_option("--warmup", f->warmup, "untimed runs first")->check(exactInteger())->capture_default_str();
+  sub->add_option("--runs", f->runs, "timed runs (default: at least 10 and --min-time seconds)")->check(exactInteger());
   sub->add_option("--min-time", f->minTime, "seconds of timed runs")->capture_default_str();
   sub->add_option("--seed", f->seed, "random seed of the inputs")->capture_default_str();
   sub->add_flag("--compare", f->compare, "report the max error against the reference interpreter on the original model");

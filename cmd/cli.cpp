@@ -45,7 +45,11 @@ int dispatch(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print what they print; a bad flag is one line
+    // and exit 1, like every other error.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return reportError(fmt::format("{} (bertc {}--help lists the flags)", e.what(),
+                                   app.get_subcommands().empty() ? "" : app.get_subcommands().front()->get_name() + " "));
   }
   int rc = 2;
   for (auto& [sub, run] : commands)

@@ -11,6 +11,7 @@
 #include "cmd/commands.h"
 #include "cmd/model_loading.h"
 #include "codegen_cpu/compile.h"
+#include "ir/output_file.h"
 #include "codegen_cuda/artifact.h"
 #include "passes/pipeline.h"
 
@@ -48,7 +49,13 @@ Result<std::vector<std::string>> parseArchs(const std::string& text) {
 
 /// --target=cuda-fp16|cuda-fp32: kernels by NVRTC, the plan and weights as
 /// data in the object, the API as inline wrappers in the header.
-int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(const std::string&)>& lap) {
+/// The object and the header, created (and checked) before the compile starts.
+struct Outputs {
+  std::unique_ptr<ir::OutputFile> object, header;
+};
+
+int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(const std::string&)>& lap,
+                Outputs& outputs) {
   cuda::CudaCompileOptions o;
   o.name = f.cpu.name;
   o.precision = f.target == "cuda-fp16" ? cuda::Precision::Fp16 : cuda::Precision::Fp32;
@@ -67,30 +74,27 @@ int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(co
     gen.maxSeq = o.maxSeq;
     auto set = cuda::generateKernels(g, o.precision, f.model, gen);
     if (!set) return reportError(set.message());
-    std::ofstream cu(f.output, std::ios::binary);
+    auto out = ir::OutputFile::create(f.output);
+    if (!out) return reportError(out.message());
+    std::ofstream cu((*out)->tempPath(), std::ios::binary);
     cu << set->source;
+    cu.close();
     if (!cu) return reportError(fmt::format("{}: cannot write", f.output));
+    if (Status st = (*out)->commit(); !st.ok()) return reportError(st.message());
     fmt::print(stderr, "wrote {} ({} kernels)\n", f.output, set->kernels.size());
     return 0;
   }
   auto model = cuda::compileModel(g, f.model, o);
   if (!model) return reportError(model.message());
   lap("nvrtc");
-  // Written beside the output and renamed into place: never half an object.
-  const std::string tmp = f.output + ".tmp";
-  Status st = cuda::writeObject(**model, tmp);
-  std::error_code ec;
-  if (st.ok()) std::filesystem::rename(tmp, f.output, ec);
-  if (!st.ok() || ec) {
-    std::filesystem::remove(tmp, ec);
-    return reportError(st.ok() ? fmt::format("{}: cannot write: {}", f.output, ec.message()) : st.message());
-  }
-  std::ofstream h(f.header, std::ios::binary);
+  // Both written beside their targets and renamed into place together.
+  Status st = cuda::writeObject(**model, outputs.object->tempPath());
+  if (!st.ok()) return reportError(st.message());
+  std::ofstream h(outputs.header->tempPath(), std::ios::binary);
   h << cuda::headerText(**model, g);
-  if (!h) {
-    std::filesystem::remove(f.output, ec);
-    return reportError(fmt::format("{}: cannot write", f.header));
-  }
+  h.close();
+  if (!h) return reportError(fmt::format("{}: cannot write", f.header));
+  if (Status c = ir::commitAll({outputs.object.get(), outputs.header.get()}); !c.ok()) return reportError(c.message());
   lap("write");
   const auto& plan = (*model)->plan();
   fmt::print(stderr, "wrote {} and {} (symbols {}_*; {} kernels, {} steps, {} images, {:.1f} MB of weights)\n", f.output,
@@ -138,6 +142,21 @@ int runCompile(CompileFlags& f) {
   if (!f.nameGiven) f.cpu.name = prefixFromPath(f.output);
   if (f.cpu.maxBatch < 0 || f.cpu.maxSeq < 0) return reportError("compile: --max-batch and --max-seq must be positive");
   if (auto t = cpu::resolveTarget(f.cpu.cpu); !t) return reportError("compile: " + t.message());
+  // The outputs are checked before the work: a bad -o fails at once, and a
+  // failed compile leaves every path as it was.
+  const bool withHeader = f.emit != "cu";
+  std::vector<std::pair<std::string, std::string>> named{{"-o", f.output}, {"the model", f.model}};
+  if (withHeader) named.insert(named.begin() + 1, {"--header", f.header});
+  if (Status st = ir::checkDistinctOutputs(named); !st.ok()) return reportError("compile: " + st.message());
+  Outputs outputs;
+  if (f.emit != "cu") {  // --emit cu writes its one file itself
+    auto object = ir::OutputFile::create(f.output);
+    if (!object) return reportError(object.message());
+    auto header = ir::OutputFile::create(f.header);
+    if (!header) return reportError(header.message());
+    outputs.object = std::move(*object);
+    outputs.header = std::move(*header);
+  }
 
   auto g = loadModelOrReport(f.model);
   if (!g) return 1;
@@ -145,14 +164,11 @@ int runCompile(CompileFlags& f) {
   auto run = passes::runPipeline(*g, passes::PipelineOptions{});
   if (!run.ok()) return reportError(f.model + ": " + run.message());
   lap("fuse");
-  if (cuda) return compileCuda(f, *g, lap);
+  if (cuda) return compileCuda(f, *g, lap, outputs);
   if (f.verbose) f.cpu.progress = [](const std::string& line) { fmt::print(stderr, "bertc: {}\n", line); };
-  Status st = cpu::compileToFiles(*g, f.model, f.cpu, f.output, f.header);
-  if (!st.ok()) {
-    std::error_code ec;
-    std::filesystem::remove(f.output, ec);  // never leave half an object behind
-    return reportError(st.message());
-  }
+  Status st = cpu::compileToFiles(*g, f.model, f.cpu, outputs.object->tempPath(), outputs.header->tempPath());
+  if (!st.ok()) return reportError(st.message());
+  if (Status c = ir::commitAll({outputs.object.get(), outputs.header.get()}); !c.ok()) return reportError(c.message());
   if (f.verbose)
     fmt::print(stderr, "bertc: total      {:.2f} s\n", std::chrono::duration<double>(Clock::now() - start).count());
   fmt::print(stderr, "wrote {} and {} (symbols {}_*)\n", f.output, f.header, f.cpu.name);
@@ -176,8 +192,8 @@ Command addCompile(CLI::App& app) {
   sub->add_option("--arch", f->arch,
                   "CUDA targets: GPU architectures to compile cubins for, comma-separated (default "
                   "sm_80,sm_86,sm_89,sm_90; PTX for the last one is added for newer GPUs)");
-  sub->add_option("--max-batch", f->cpu.maxBatch, "largest batch a run may use (default 64, or the model's fixed batch)");
-  sub->add_option("--max-seq", f->cpu.maxSeq, "longest sequence a run may use (default: the model's position table)");
+  sub->add_option("--max-batch", f->cpu.maxBatch, "largest batch a run may use (default 64, or the model's fixed batch)")->check(exactInteger());
+  sub->add_option("--max-seq", f->cpu.maxSeq, "longest sequence a run may use (default: the model's position table)")->check(exactInteger());
   sub->add_option("--emit", f->emit,
                   "obj, asm (to check the hot loops) or llvm; for the CUDA targets obj or cu (the kernels' CUDA C)")
       ->capture_default_str();

@@ -122,8 +122,8 @@ Command addInspect(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
   CLI::App* sub = app.add_subcommand("inspect", "Show a model's inputs, outputs, opsets, parameters, architecture and FLOPs");
   sub->add_option("model", o->model, "ONNX model file")->required();
-  sub->add_option("--batch", o->batch, "batch size for the FLOP count")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--seq", o->seq, "sequence length for the FLOP count")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--batch", o->batch, "batch size for the FLOP count")->check(exactInteger())->check(CLI::Range(int64_t{1}, INT64_MAX))->capture_default_str();
+  sub->add_option("--seq", o->seq, "sequence length for the FLOP count")->check(exactInteger())->check(CLI::Range(int64_t{1}, INT64_MAX))->capture_default_str();
   sub->add_flag("--json", o->json, "print JSON for tools");
   sub->add_flag("--print-ir", o->printIr, "also print the imported IR");
   return [o]() -> int {

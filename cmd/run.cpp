@@ -12,6 +12,7 @@
 #include "cmd/commands.h"
 #include "cmd/json.h"
 #include "cmd/model_loading.h"
+#include "ir/checked.h"
 #include "ir/interp.h"
 #include "ir/npy.h"
 #include "passes/architecture.h"
@@ -22,7 +23,7 @@ namespace {
 struct RunOptions {
   std::string model;
   int64_t batch = 1;
-  int64_t seq = 128;
+  int64_t seq = 0;  ///< 0: 128, or the model's position table if shorter
   uint64_t seed = 0;
   std::vector<std::string> inputFiles;  // name=path.npy
   std::string inputsDir;
@@ -66,6 +67,10 @@ Result<ir::Tensor> synthesize(const ir::Graph& g, const ir::Value* in, const std
                                  "; pass it with --input");
     shape.push_back(*v);
   }
+  if (!ir::checkedTensorBytes(in->type.dtype, shape))
+    return Status::error(fmt::format("input '{}': a {} tensor of shape {} is too large (over {} GiB or overflowing)",
+                                     in->name, ir::dtypeName(in->type.dtype), ir::shapeString(shape),
+                                     ir::kMaxTensorBytes >> 30));
   ir::Tensor t = ir::Tensor::allocate(in->type.dtype, shape);
   auto n = static_cast<size_t>(t.numel());
   if (ir::isFloat(in->type.dtype)) {
@@ -123,7 +128,14 @@ int runModel(const RunOptions& o) {
     bool known = std::any_of(g->inputs().begin(), g->inputs().end(), [&](auto* v) { return v->name == name; });
     if (!known) return reportError(o.model + ": the model has no input named '" + name + "'");
   }
-  std::vector<int64_t> env = passes::bindBatchSeq(*g, o.batch, o.seq);
+  // The sequence length: --seq, or 128 capped at the model's position table.
+  // Past the table the model cannot run: say so, not a broadcast error later.
+  const int64_t positions = passes::detectArchitecture(*g).maxPositions;
+  int64_t seq = o.seq;
+  if (seq == 0) seq = positions > 0 ? std::min<int64_t>(128, positions) : 128;
+  if (positions > 0 && seq > positions)
+    return reportError(fmt::format("{}: --seq {} is longer than the model's {} positions", o.model, seq, positions));
+  std::vector<int64_t> env = passes::bindBatchSeq(*g, o.batch, seq);
   std::mt19937_64 rng(o.seed);
   std::vector<ir::Tensor> inputs;
   std::vector<std::string> origin;
@@ -195,8 +207,9 @@ Command addRun(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   CLI::App* sub = app.add_subcommand("run", "Run a model on the reference interpreter (seeded random inputs or .npy files)");
   sub->add_option("model", o->model, "ONNX model file")->required();
-  sub->add_option("--batch", o->batch, "batch size of random inputs")->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--seq", o->seq, "sequence length of random inputs")->check(CLI::PositiveNumber)->capture_default_str();
+  sub->add_option("--batch", o->batch, "batch size of random inputs")->check(exactInteger())->check(CLI::Range(int64_t{1}, INT64_MAX))->capture_default_str();
+  sub->add_option("--seq", o->seq, "sequence length of random inputs (default: 128, or the model's positions if fewer)")->check(exactInteger())
+      ->check(CLI::Range(int64_t{1}, INT64_MAX));
   sub->add_option("--seed", o->seed, "seed for random inputs")->capture_default_str();
   sub->add_option("--input", o->inputFiles, "NAME=FILE.npy for one input (repeatable)");
   sub->add_option("--inputs-dir", o->inputsDir, "read each input NAME from DIR/NAME.npy where present");

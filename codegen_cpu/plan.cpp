@@ -62,9 +62,21 @@ class Planner {
     plan_.seqDim = ids->type.shape[1];
     plan_.maxBatch = bound(plan_.batchDim, opts.maxBatch, 64, "batch");
     int64_t positions = 0;
+    bool explicitPositionIds = false;
     for (const auto& n : g_.nodes())
-      if (n->op == OpKind::EmbedLayerNorm) positions = n->operand(3)->type.shape.at(0).constValue().value_or(0);
+      if (n->op == OpKind::EmbedLayerNorm) {
+        positions = n->operand(3)->type.shape.at(0).constValue().value_or(0);
+        explicitPositionIds = n->operand(7) != nullptr;
+      }
     plan_.maxSeq = bound(plan_.seqDim, opts.maxSeq, positions, "sequence");
+    // Past the position table every run would fail on a position id; past
+    // these caps the arena's size arithmetic would overflow.
+    if (!explicitPositionIds && positions > 0 && plan_.maxSeq > positions)
+      fail(fmt::format("--max-seq {} is longer than the model's {} positions", plan_.maxSeq, positions));
+    if (plan_.maxBatch > kMaxBatchBound)
+      fail(fmt::format("--max-batch {} is above the largest supported, {}", plan_.maxBatch, kMaxBatchBound));
+    if (plan_.maxSeq > kMaxSeqBound)
+      fail(fmt::format("--max-seq {} is above the largest supported, {}", plan_.maxSeq, kMaxSeqBound));
   }
 
   /// The largest size a dim may take: the requested one, else the
@@ -334,7 +346,6 @@ class Planner {
       failAt(n, "pools by a mask other than the attention mask the tokens are packed by");
     if (!ir::isInteger(m->type.dtype) && m->type.dtype != DType::Bool)
       failAt(n, "the CPU target pools only by an integer or bool mask input");
-    plan_.idRanges[m] = 2;
   }
 
   void recordIdRanges(const Node& n) {

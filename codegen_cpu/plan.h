@@ -83,6 +83,12 @@ struct Plan {
   std::map<const ir::Value*, int64_t> idRanges;
 };
 
+/// The largest --max-batch and --max-seq a plan takes. Far past any real
+/// encoder, and small enough that the arena's sizes (tokens x width x 4
+/// bytes, per slot) cannot overflow 64 bits.
+inline constexpr int64_t kMaxBatchBound = int64_t{1} << 20;
+inline constexpr int64_t kMaxSeqBound = int64_t{1} << 20;
+
 struct PlanOptions {
   int64_t maxBatch = 0;  ///< 0: the batch symbol's upper bound, else 64
   int64_t maxSeq = 0;    ///< 0: the largest position the model embeds

@@ -281,7 +281,7 @@ class Generator {
   // ---- the mask and the order of the steps -------------------------------
 
   /// Every Attention must mask keys by the same [batch, seq] value: it
-  /// decides the packing. MeanPool must pool by that mask, a 0/1 input.
+  /// decides the packing. MeanPool must pool by that mask (nonzero = a real token).
   void findMask() {
     bool seen = false;
     for (const auto& n : g_.nodes()) {
@@ -300,7 +300,6 @@ class Generator {
         failAt(*n, "pools by a mask other than the attention mask the tokens are packed by");
       if (!ir::isInteger(m->type.dtype) && m->type.dtype != DType::Bool)
         failAt(*n, "the CUDA target pools only by an integer or bool mask input");
-      limitInput(m, 2);
     }
     if (mask_ && source(mask_)->isInput) plan().inputs.at(inputIndex(source(mask_))).isMask = true;
   }

@@ -274,10 +274,11 @@ void emitLinear(Emit& e) {
 }
 
 /// MeanPool -> its unfused standard form, there being no contrib op:
-///   w = Cast(Unsqueeze(Mask, [2]), dtype(X))                          [B,S,1]
+///   w = Cast(Cast(Unsqueeze(Mask, [2]), bool), dtype(X))              [B,S,1]
 ///   Div(ReduceSum(Mul(X, w), [1]), Max(ReduceSum(w, [1]), epsilon))   keepdims 0
 /// The weights broadcast over H in the Mul; their sum is [B,1] and
-/// broadcasts in the Div.
+/// broadcasts in the Div. The Cast through bool makes every nonzero mask
+/// value weigh 1, as MeanPool reads a mask.
 void emitMeanPool(Emit& e) {
   const ir::DType dt = dtypeOf(e.n.operand(0));
   const std::string axis1 = e.w.int64s(e.name + "/axes", {1});
@@ -293,8 +294,11 @@ void emitMeanPool(Emit& e) {
     return out;
   };
   std::string m3 = node("Unsqueeze", "unsqueeze", {e.in(1), e.w.int64s(e.name + "/last_axis", {2})});
+  std::string kept = e.w.fresh(e.out() + "/kept");
+  writeAttr(e.w.addNode("Cast", e.w.freshNode(e.name + "/kept"), {m3}, {kept}), "to",
+            static_cast<int64_t>(ir::DType::Bool));
   std::string w = e.w.fresh(e.out() + "/weights");
-  writeAttr(e.w.addNode("Cast", e.w.freshNode(e.name + "/cast"), {m3}, {w}), "to", static_cast<int64_t>(dt));
+  writeAttr(e.w.addNode("Cast", e.w.freshNode(e.name + "/cast"), {kept}, {w}), "to", static_cast<int64_t>(dt));
   std::string num = sumOverSeq("sum", node("Mul", "weigh", {e.in(0), w}));
   std::string eps = e.w.addConstant(e.name + "/epsilon", ir::Tensor::scalar(dt, e.n.getFloat("epsilon", 1e-9)));
   std::string den = node("Max", "count", {sumOverSeq("weight", w), eps});

@@ -17,7 +17,9 @@
 namespace bertc::frontend {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::string& path, std::string* error) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then
+  // refuses it. It changes nothing for the regular file that is mapped.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     *error = errno == ENOENT ? "not found" : std::string("cannot be opened: ") + std::strerror(errno);
     return nullptr;
@@ -59,6 +61,18 @@ std::optional<uint64_t> parseSize(const std::string& s) {
 
 }  // namespace
 
+bool ExternalData::insideRoots(const std::filesystem::path& real) const {
+  for (const std::string& root : {baseDir_.empty() ? std::string(".") : baseDir_, extraRoot_}) {
+    if (root.empty()) continue;
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::canonical(root, ec);
+    if (ec) continue;
+    const auto rel = real.lexically_relative(dir);
+    if (!rel.empty() && *rel.begin() != ".." && rel != ".") return true;
+  }
+  return false;
+}
+
 ir::Tensor ExternalData::view(const onnx::TensorProto& t, ir::DType dtype, std::vector<int64_t> shape,
                               size_t nbytes, const std::string& prefix) {
   auto fail = [&](const std::string& what) -> void { throw UserError(prefix + what); };
@@ -79,10 +93,10 @@ ir::Tensor ExternalData::view(const onnx::TensorProto& t, ir::DType dtype, std::
   if (!location || location->empty()) fail("external data has no location");
   const std::string where = detail::quote(*location);
 
-  // The location must stay inside the model's directory. The check is
-  // lexical on purpose: a data file that is a symlink out of the directory
-  // (the Hugging Face cache lays snapshots out that way) is the user's
-  // choice; a `../` or absolute path written into the model is not.
+  // The location must stay inside the model's directory: lexically (no
+  // `../` or absolute path written into the model), and once symlinks are
+  // resolved (no link out of it, unless into where the model file itself
+  // resolves: a Hugging Face cache snapshot links both into ../../blobs).
   if (location->find('\0') != std::string::npos) fail("external data location " + where + " is not a valid path");
   std::filesystem::path rel = std::filesystem::path(*location).lexically_normal();
   if (rel.has_root_path() || rel.empty() || *rel.begin() == ".." || rel == ".")
@@ -92,6 +106,11 @@ ir::Tensor ExternalData::view(const onnx::TensorProto& t, ir::DType dtype, std::
   auto it = files_.find(key);
   if (it == files_.end()) {
     std::filesystem::path full = std::filesystem::path(baseDir_.empty() ? "." : baseDir_) / rel;
+    std::error_code ec;
+    const std::filesystem::path real = std::filesystem::canonical(full, ec);
+    if (!ec && !insideRoots(real))
+      fail("external data file " + where + " is a link to " + detail::quote(real.string()) +
+           ", outside the model directory");
     std::string error;
     auto f = MappedFile::open(full.string(), &error);
     if (!f) fail("external data file " + where + " " + error + " (looked for " + detail::quote(full.string()) + ")");

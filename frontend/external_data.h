@@ -2,6 +2,7 @@
 /// Private to frontend/: read-only memory maps of the model file and of its
 /// external data files, so weights are viewed in place, never copied.
 #include <cstddef>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,15 +39,26 @@ class ExternalData {
  public:
   explicit ExternalData(std::string baseDir) : baseDir_(std::move(baseDir)) {}
 
+  /// A second folder a data file may resolve into: the one the model file
+  /// itself resolves into. A Hugging Face cache snapshot links both the
+  /// model and its data into ../../blobs; that is allowed, and a link to
+  /// /etc/passwd is not.
+  void alsoAllow(std::string dir) { extraRoot_ = std::move(dir); }
+
   /// A view of the `nbytes` that tensor `t` (data_location EXTERNAL, keys
   /// location / offset / length) keeps in its file. Throws a UserError that
-  /// starts with `prefix` if the location escapes the model directory, the
-  /// file is missing, or the bytes lie past its end.
+  /// starts with `prefix` if the location escapes the model directory (as
+  /// written, or through a symlink), the file is missing or not a regular
+  /// file, or the bytes lie past its end.
   ir::Tensor view(const onnx::TensorProto& t, ir::DType dtype, std::vector<int64_t> shape, size_t nbytes,
                   const std::string& prefix);
 
  private:
+  /// True if the resolved path `real` lies inside baseDir_ or extraRoot_ (resolved too).
+  bool insideRoots(const std::filesystem::path& real) const;
+
   std::string baseDir_;
+  std::string extraRoot_;
   std::map<std::string, std::shared_ptr<MappedFile>> files_;  ///< by normalised location
 };
 

@@ -15,6 +15,9 @@ namespace bertc::frontend {
 
 Result<std::unique_ptr<ir::Graph>> importModelProto(std::shared_ptr<const onnx::ModelProto> model,
                                                     const std::string& displayName, const std::string& baseDir,
-                                                    const ImportOptions& opts = {});
+                                                    const ImportOptions& opts = {},
+                                                    /// where the model file resolves to (symlinks followed): external
+                                                    /// data may resolve there too (ExternalData::alsoAllow)
+                                                    const std::string& realModelDir = "");
 
 }  // namespace bertc::frontend

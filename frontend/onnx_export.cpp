@@ -3,6 +3,8 @@
 /// per-op mappings live in export_ops.cpp.
 #include "frontend/onnx_export.h"
 
+#include "ir/output_file.h"
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <optional>
 
 #include "frontend/export_writer.h"
+#include "ir/output_file.h"
 #include "ir/status.h"
 
 namespace bertc::frontend {
@@ -193,16 +196,19 @@ void setValueInfo(onnx::ValueInfoProto* vi, const std::string& name, const ir::T
   }
 }
 
-/// One file written under `<path>.tmp` and renamed into place by commit().
+/// One file written beside its target and renamed into place by commit()
+/// (ir::OutputFile: never half a file, never a path we were not asked for).
 class OutFile {
  public:
-  explicit OutFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
-    f_ = std::fopen(tmp_.c_str(), "wb");
+  explicit OutFile(const std::string& path) {
+    auto f = ir::OutputFile::create(path);
+    if (!f) throw UserError(f.message());
+    file_ = std::move(*f);
+    f_ = std::fopen(file_->tempPath().c_str(), "wb");
     if (!f_) fail();
   }
   ~OutFile() {
     if (f_) std::fclose(f_);
-    if (!committed_) std::remove(tmp_.c_str());
   }
   OutFile(const OutFile&) = delete;
   OutFile& operator=(const OutFile&) = delete;
@@ -218,23 +224,21 @@ class OutFile {
   }
   size_t pos() const { return pos_; }
   std::FILE* handle() { return f_; }
-  /// Closes and renames into place; throws on failure.
-  void commit() {
+  /// Closes the file; throws on failure. The rename is commit()'s.
+  void close() {
     int rc = std::fclose(f_);
     f_ = nullptr;
     if (rc != 0) fail();
-    std::error_code ec;
-    std::filesystem::rename(tmp_, path_, ec);
-    if (ec) throw UserError(path_ + ": cannot write: " + ec.message());
-    committed_ = true;
+  }
+  void commit() {
+    if (Status s = file_->commit(); !s.ok()) throw UserError(s.message());
   }
 
  private:
-  [[noreturn]] void fail() { throw UserError(path_ + ": cannot write: " + std::strerror(errno)); }
-  std::string path_, tmp_;
+  [[noreturn]] void fail() { throw UserError(file_->path() + ": cannot write: " + std::strerror(errno)); }
+  std::unique_ptr<ir::OutputFile> file_;
   std::FILE* f_ = nullptr;
   size_t pos_ = 0;
-  bool committed_ = false;
 };
 
 Status exportImpl(const ir::Graph& g, const std::string& path, const ExportOptions& opts) {
@@ -316,6 +320,9 @@ Status exportImpl(const ir::Graph& g, const std::string& path, const ExportOptio
   OutFile out(path);
   if (!model.SerializeToFileDescriptor(fileno(out.handle())))
     throw UserError(path + ": cannot write: " + std::strerror(errno));
+  // Both files complete before either replaces anything.
+  if (data) data->close();
+  out.close();
   if (data) data->commit();
   out.commit();
   return Status();

@@ -22,6 +22,25 @@ namespace {
 
 using detail::printable;
 
+/// A graph input's named dim that a broadcast meets with a fixed dim c > 1
+/// can only be c (or 1, which no encoder input means): an export whose
+/// input_ids is fixed at [batch, 7] while its mask stays [batch, sequence].
+/// Replacing the symbol by c in the input types and inferring again gives
+/// every value one shape, so the fusions see equal types where the graph
+/// means them. Returns true when it changed anything.
+bool unifyFixedDims(ir::Graph& g) {
+  ir::SymbolTable& syms = g.symbols();
+  bool changed = false;
+  for (ir::Value* in : g.inputs())
+    for (ir::Dim& d : in->type.shape)
+      if (auto id = d.asSymbol(); id && syms[*id].broadcastsWith > 1) {
+        d = ir::Dim(syms[*id].broadcastsWith);
+        changed = true;
+      }
+  for (size_t i = 0; i < syms.size(); ++i) syms[static_cast<ir::SymId>(i)].broadcastsWith = 0;
+  return changed;
+}
+
 /// Top-level fields of ModelProto: number, wire type, name.
 struct TopField {
   uint32_t number;
@@ -158,16 +177,18 @@ Result<std::unique_ptr<ir::Graph>> guarded(const std::string& file, Fn&& fn) {
 
 Result<std::unique_ptr<ir::Graph>> importModelProto(std::shared_ptr<const onnx::ModelProto> model,
                                                     const std::string& displayName, const std::string& baseDir,
-                                                    const ImportOptions& opts) {
+                                                    const ImportOptions& opts, const std::string& realModelDir) {
   return guarded(displayName, [&]() -> Result<std::unique_ptr<ir::Graph>> {
     auto graph = std::make_unique<ir::Graph>();
     detail::ImportContext ctx(displayName, baseDir, std::move(model));
     ctx.graph = graph.get();
     ctx.opts = opts;
+    if (!realModelDir.empty()) ctx.external.alsoAllow(realModelDir);
     detail::importGraph(ctx);
     const std::string prefix = printable(displayName) + ": ";
     if (opts.inferShapes) {
       Status s = ir::inferShapes(*graph);
+      if (s.ok() && unifyFixedDims(*graph)) s = ir::inferShapes(*graph);
       detail::checkAttentionMasks(ctx);  // a clearer message than the shape rule's
       if (!s.ok()) return Status::error(oneLine(prefix + s.message()));
     } else {
@@ -203,7 +224,9 @@ Result<std::unique_ptr<ir::Graph>> importOnnxFile(const std::string& path, const
       model = parseModel(file->data(), file->size(), path, /*mapped=*/true);
     }
     std::string dir = std::filesystem::path(path).parent_path().string();
-    return importModelProto(std::move(model), path, dir.empty() ? "." : dir, opts);
+    std::error_code ec;
+    const std::string realDir = std::filesystem::canonical(path, ec).parent_path().string();
+    return importModelProto(std::move(model), path, dir.empty() ? "." : dir, opts, ec ? "" : realDir);
   });
 }
 

@@ -302,9 +302,10 @@ Tensor evalEmbedLayerNorm(const KernelCtx& ctx) {
 }
 
 /// MeanPool(X, Mask) = sum_s w[b,s] X[b,s,:] / max(sum_s w[b,s], epsilon),
-/// w = Mask converted to X's dtype as a Cast would (so a bool mask weighs 1
-/// and 0, and a wide integer rounds as it would in the unfused graph). Sums
-/// in double, rounded once.
+/// w[b,s] = (Mask[b,s] != 0): a mask marks tokens, 0 padding and any other
+/// value a real token, as Attention reads it and as the compiled code packs
+/// them (README, "The attention mask"). For 0/1 masks this is the unfused
+/// graph's Cast-and-weigh exactly. Sums in double, rounded once.
 Tensor evalMeanPool(const KernelCtx& ctx) {
   const Tensor& x = ctx.operand(0, "X");
   const Tensor& mask = ctx.operand(1, "Mask");
@@ -315,8 +316,8 @@ Tensor evalMeanPool(const KernelCtx& ctx) {
   if (mask.shape() != Dims{B, S})
     fail("Mask must be [batch, seq] = " + dimsStr({B, S}) + ", got " + dimsStr(mask.shape()));
   const double eps = ctx.node.getFloat("epsilon", 1e-9);
-  Tensor w = newTensor(x.dtype(), mask.shape());  // the Cast to X's dtype
-  for (int64_t i = 0; i < B * S; ++i) storeF(w, i, loadF(mask, i));
+  Tensor w = newTensor(x.dtype(), mask.shape());
+  for (int64_t i = 0; i < B * S; ++i) storeF(w, i, loadF(mask, i) != 0.0 ? 1.0 : 0.0);
   Tensor r = newTensor(x.dtype(), {B, H});
   std::vector<double> sum(static_cast<size_t>(H));
   for (int64_t b = 0; b < B; ++b) {

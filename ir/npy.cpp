@@ -1,8 +1,17 @@
 #include "ir/npy.h"
 
+#include <cctype>
+#include <climits>
+#include <optional>
+#include <string_view>
+
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+
+#include "ir/checked.h"
+#include "ir/output_file.h"
 
 namespace bertc::ir {
 namespace {
@@ -49,13 +58,39 @@ std::string dictField(const std::string& h, const std::string& key) {
   return h.substr(i, e == std::string::npos ? std::string::npos : e - i);
 }
 
+/// The shape tuple "(3, 4,)": non-negative decimal dims only, each checked
+/// for overflow (the element count is checked by the caller).
+std::optional<std::vector<int64_t>> parseShape(const std::string& text) {
+  if (text.size() < 2 || text.front() != '(' || text.back() != ')') return std::nullopt;
+  std::vector<int64_t> shape;
+  size_t i = 1;
+  const size_t end = text.size() - 1;
+  auto skipSpaces = [&] {
+    while (i < end && text[i] == ' ') ++i;
+  };
+  skipSpaces();
+  while (i < end) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
+    int64_t d = 0;
+    while (i < end && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      auto next = checkedAdd(d * 10, text[i] - '0');
+      if (d > INT64_MAX / 10 || !next) return std::nullopt;
+      d = *next;
+      ++i;
+    }
+    shape.push_back(d);
+    skipSpaces();
+    if (i < end && text[i] != ',') return std::nullopt;
+    if (i < end) ++i;
+    skipSpaces();
+  }
+  return shape;
+}
+
 }  // namespace
 
-Result<Tensor> readNpy(const std::string& path) {
-  auto fail = [&](const std::string& what) { return Status::error(path + ": " + what); };
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return fail("cannot open file");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+Result<Tensor> readNpyBytes(std::string_view bytes, const std::string& name) {
+  auto fail = [&](const std::string& what) { return Status::error(name + ": " + what); };
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) return fail("not a .npy file");
   auto major = static_cast<unsigned char>(bytes[6]);
   size_t hlen, hstart;
@@ -70,31 +105,44 @@ Result<Tensor> readNpy(const std::string& path) {
   } else {
     return fail("unsupported .npy version " + std::to_string(major));
   }
-  if (hstart + hlen > bytes.size()) return fail("truncated header");
-  std::string h = bytes.substr(hstart, hlen);
+  if (hlen > bytes.size() - hstart) return fail("truncated header");
+  std::string h(bytes.substr(hstart, hlen));
   std::string descr = dictField(h, "descr");
   if (descr.size() >= 2) descr = descr.substr(1, descr.size() - 2);  // strip quotes
   auto dt = dtypeFromDescr(descr);
   if (!dt) return fail("unsupported dtype '" + descr + "'");
   if (dictField(h, "fortran_order").find("True") != std::string::npos) return fail("Fortran order is not supported");
   std::string shapeText = dictField(h, "shape");
-  std::vector<int64_t> shape;
-  std::string num;
-  for (char ch : shapeText) {
-    if (std::isdigit(static_cast<unsigned char>(ch))) {
-      num += ch;
-    } else if (!num.empty()) {
-      shape.push_back(std::stoll(num));
-      num.clear();
-    }
-  }
-  Tensor t = Tensor::allocate(*dt, shape);
-  size_t dataStart = hstart + hlen;
-  if (bytes.size() - dataStart < t.nbytes())
+  auto shape = parseShape(shapeText);
+  if (!shape) return fail("the shape " + shapeText + " is not a tuple of non-negative integers");
+  // The size is checked, and checked against the file, before anything is
+  // allocated: a 128-byte file cannot make us allocate gigabytes.
+  auto nbytes = checkedTensorBytes(*dt, *shape);
+  if (!nbytes)
+    return fail("the shape " + shapeString(*shape) + " is too large (over " + std::to_string(kMaxTensorBytes >> 30) +
+                " GiB or overflowing)");
+  const size_t dataStart = hstart + hlen;
+  if (bytes.size() - dataStart < *nbytes)
     return fail("data is truncated: " + std::to_string(bytes.size() - dataStart) + " bytes for " +
-                std::to_string(t.nbytes()));
+                std::to_string(*nbytes));
+  Tensor t = Tensor::allocate(*dt, *shape);
   std::memcpy(t.mutableData(), bytes.data() + dataStart, t.nbytes());
   return t;
+}
+
+Result<Tensor> readNpy(const std::string& path) {
+  auto fail = [&](const std::string& what) { return Status::error(path + ": " + what); };
+  // Only a regular file: a directory cannot be read, and opening a FIFO
+  // would block until someone writes to it.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return fail("cannot open file (it does not exist)");
+  if (!std::filesystem::is_regular_file(status)) return fail("not a regular file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return fail("cannot open file");
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return fail("read error");
+  return readNpyBytes(bytes, path);
 }
 
 Status writeNpy(const std::string& path, const Tensor& t) {
@@ -107,15 +155,18 @@ Status writeNpy(const std::string& path, const Tensor& t) {
   std::string header = h.str();
   size_t total = 10 + header.size() + 1;
   header += std::string((64 - total % 64) % 64, ' ') + "\n";
-  std::ofstream f(path, std::ios::binary);
+  auto out = OutputFile::create(path);
+  if (!out) return out.status();
+  std::ofstream f((*out)->tempPath(), std::ios::binary);
   if (!f) return Status::error(path + ": cannot open for writing");
   f.write("\x93NUMPY\x01\x00", 8);
   char len[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
   f.write(len, 2);
   f << header;
   f.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.nbytes()));
+  f.close();
   if (!f) return Status::error(path + ": write failed");
-  return Status();
+  return (*out)->commit();
 }
 
 }  // namespace bertc::ir

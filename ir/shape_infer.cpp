@@ -56,7 +56,13 @@ Shape broadcast(const Ctx& c, const std::vector<const Shape*>& shapes) {
         auto a = dim->constValue(), b = d.constValue();
         if (a && b) c.fail("cannot broadcast dims " + std::to_string(*a) + " and " + std::to_string(*b));
         // Symbolic dims that differ: at run time both must equal (or be 1).
-        // A constant wins, since the symbolic one must be equal to it or 1.
+        // A constant wins, since the symbolic one must be equal to it or 1;
+        // a named symbol remembers it, for the importer to unify.
+        auto note = [&](const SymExpr& sym, int64_t value) {
+          if (auto id = sym.asSymbol(); id && c.syms[*id].definition.empty()) c.syms[*id].broadcastsWith = value;
+        };
+        if (a) note(d, *a);
+        if (b) note(*dim, *b);
         if (b) dim = d;
         else if (!a) dim = c.fresh("broadcast(" + c.str(*dim) + ", " + c.str(d) + ")");
       }

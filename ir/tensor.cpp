@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 
+#include "ir/checked.h"
 #include "ir/status.h"
 
 namespace bertc::ir {
@@ -12,16 +13,22 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> shape, std::shared_ptr<const vo
     : dtype_(dtype), shape_(std::move(shape)), owner_(std::move(owner)), data_(data), nbytes_(nbytes) {}
 
 Tensor Tensor::allocate(DType dtype, std::vector<int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    BERTC_INTERNAL_ASSERT(d >= 0, "negative dim in Tensor::allocate");
-    n *= d;
-  }
-  size_t nbytes = static_cast<size_t>(n) * dtypeSize(dtype);
+  for (int64_t d : shape) BERTC_INTERNAL_ASSERT(d >= 0, "negative dim in Tensor::allocate");
+  // Shapes reach here from flags and input files: too large is the user's.
+  auto checked = checkedTensorBytes(dtype, shape);
+  if (!checked) throw UserError("a " + std::string(dtypeName(dtype)) + " tensor of shape " + shapeString(shape) +
+                                " is larger than " + std::to_string(kMaxTensorBytes >> 30) + " GiB");
+  const size_t nbytes = *checked;
   // Value-initialised: zero-filled. At least one byte so data() is never null.
   std::shared_ptr<std::byte[]> buf(new std::byte[nbytes ? nbytes : 1]());
   const std::byte* p = buf.get();
   return Tensor(dtype, std::move(shape), std::shared_ptr<const void>(buf, p), p, nbytes);
+}
+
+std::string shapeString(std::span<const int64_t> shape) {
+  std::string r = "[";
+  for (size_t i = 0; i < shape.size(); ++i) r += (i ? ", " : "") + std::to_string(shape[i]);
+  return r + "]";
 }
 
 Tensor Tensor::scalar(DType dtype, double value) {

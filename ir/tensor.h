@@ -8,11 +8,15 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "ir/types.h"
 
 namespace bertc::ir {
+
+/// "[2, 3]": a concrete shape for messages.
+std::string shapeString(std::span<const int64_t> shape);
 
 class Tensor {
  public:
@@ -20,7 +24,8 @@ class Tensor {
   /// A view of `nbytes` at `data`, kept alive by `owner`.
   Tensor(DType dtype, std::vector<int64_t> shape, std::shared_ptr<const void> owner, const std::byte* data,
          size_t nbytes);
-  /// A new zero-filled tensor that owns its bytes.
+  /// A new zero-filled tensor that owns its bytes. A shape past
+  /// kMaxTensorBytes (ir/checked.h) or whose size overflows is a UserError.
   static Tensor allocate(DType dtype, std::vector<int64_t> shape);
   /// A new tensor holding a copy of `values`.
   template <class T>

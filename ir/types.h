@@ -43,6 +43,10 @@ struct Symbol {
   int64_t lo = 1;
   int64_t hi = INT64_MAX;
   std::string definition;
+  /// Set by shape inference when a broadcast meets this named symbol with a
+  /// fixed dim > 1: the only value (besides 1) it can take. The importer then
+  /// replaces the symbol by that constant (see unifyFixedDims).
+  int64_t broadcastsWith = 0;
 };
 
 class SymbolTable;

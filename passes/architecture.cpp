@@ -270,11 +270,12 @@ std::optional<double> matmulFlops(const Graph& g, const std::vector<int64_t>& en
 
 std::vector<int64_t> bindBatchSeq(const Graph& g, int64_t batch, int64_t seq) {
   std::vector<int64_t> env(g.symbols().size(), -1);
+  // Every [batch, seq] integer input: an export may name the dims of each
+  // input differently, or fix some of them.
   for (const Value* in : g.inputs()) {
     if (in->type.rank() != 2 || !ir::isInteger(in->type.dtype)) continue;
-    if (auto s = in->type.shape[0].asSymbol()) env[*s] = batch;
-    if (auto s = in->type.shape[1].asSymbol()) env[*s] = seq;
-    break;
+    if (auto s = in->type.shape[0].asSymbol(); s && env[*s] < 0) env[*s] = batch;
+    if (auto s = in->type.shape[1].asSymbol(); s && env[*s] < 0) env[*s] = seq;
   }
   return env;
 }

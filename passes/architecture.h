@@ -40,8 +40,9 @@ ParamStats paramStats(const ir::Graph& g);
 /// values, or nullopt when a dim cannot be evaluated.
 std::optional<double> matmulFlops(const ir::Graph& g, const std::vector<int64_t>& symbolValues);
 
-/// Binds the batch and sequence symbols: the dims of the first rank-2 integer
-/// graph input (token ids), in that order. Other symbols stay unbound (-1).
+/// Binds the batch and sequence symbols: the dims of every rank-2 integer
+/// graph input (token ids, mask, segments), in that order, the first binding
+/// of a symbol winning. Other symbols stay unbound (-1).
 std::vector<int64_t> bindBatchSeq(const ir::Graph& g, int64_t batch, int64_t seq);
 
 }  // namespace bertc::passes

@@ -231,7 +231,12 @@ class Evaluator {
   Elem inputAt(const Value& v, const std::vector<Affine>& idx) {
     bool isMask = v.type.rank() == 2 && v.type.shape[0] == extent_[kBatch] && v.type.shape[1] == extent_[kKey];
     if (!isMask) throw Miss{"the path reads graph input '" + v.name + "', which is not a [batch, keys] mask"};
-    if (!idx[0].isVar(kBatch) || !idx[1].isVar(kKey))
+    // Along an axis of extent 1 (a model fixed at batch 1) broadcasting
+    // reads index 0, which is the same element as the variable.
+    auto along = [&](const Affine& a, size_t var) {
+      return a.isVar(var) || (extent_[var] == SymExpr(1) && a.isConst() && a.c == SymExpr(0));
+    };
+    if (!along(idx[0], kBatch) || !along(idx[1], kKey))
       throw Miss{"the path reads mask '" + v.name + "' somewhere other than [batch, key] (a per-query mask?)"};
     if (maskInput && maskInput != &v) throw Miss{"the path reads two mask inputs"};
     maskInput = &v;

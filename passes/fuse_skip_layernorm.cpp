@@ -77,8 +77,15 @@ std::optional<Residual> splitResidual(const ir::Graph& g, const Node& sum, int64
   auto plain = [&](const Value* v) { return !v->isConstant() && v->type == t; };
   // Add(Add(X, Bias), Skip) / Add(Skip, Add(X, Bias)): prefer the side whose
   // inner value is a MatMul, the sublayer.
-  auto pb = plain(q) ? peelBias(g, p, h) : std::nullopt;
-  auto qb = plain(p) ? peelBias(g, q, h) : std::nullopt;
+  // The peeled X must have the sum's exact type too: a fixed dim on one side
+  // and a symbolic one on the other broadcast to the fixed one, and the fused
+  // op (which does not broadcast) would then disagree with its operands.
+  auto peel = [&](Value* v) {
+    auto r = peelBias(g, v, h);
+    return r && r->first->type == t ? r : std::nullopt;
+  };
+  auto pb = plain(q) ? peel(p) : std::nullopt;
+  auto qb = plain(p) ? peel(q) : std::nullopt;
   if (pb && qb && !defOf(pb->first, OpKind::MatMul) && defOf(qb->first, OpKind::MatMul)) pb.reset();
   if (pb) return Residual{pb->first, q, pb->second};
   if (qb) return Residual{qb->first, p, qb->second};

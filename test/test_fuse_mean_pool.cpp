@@ -78,15 +78,19 @@ TEST_CASE("fuse-mean-pool: near misses say why", "[fusion]") {
   }
 }
 
-TEST_CASE("MeanPool weighs by the mask's values, as the unfused chain does", "[fusion][interp]") {
-  // Weights 0, 1, 2 and 0.5 (an f32 mask), and a row with no weight: the
-  // unfused Cast/Mul/ReduceSum/Max/Div chain is the reference.
+TEST_CASE("MeanPool counts every nonzero mask value as one real token", "[fusion][interp]") {
+  // Mask values 0, 1, 2 and 0.5 (an f32 mask), and a row with none
+  // kept. A mask marks tokens (README, "The attention mask"), so the
+  // reference is the unfused chain weighing by Cast(Cast(mask, bool), f32):
+  // what `bertc optimize` writes back, and what the compiled code packs.
   test::GraphBuilder b;
   auto* x = b.input("hidden", b.uniform({2, 4, 3}));
   ir::Tensor m = ir::Tensor::fromVector(ir::DType::F32, {2, 4}, std::vector<float>{0, 1, 2, 0.5f, 0, 0, 0, 0});
   auto* mask = b.input("mask", m);
   auto* pooled = b.op(OpKind::MeanPool, {x, mask}, {{"epsilon", 1e-9}});
-  auto* w = b.op(OpKind::Unsqueeze, {mask}, {{"axes", std::vector<int64_t>{2}}});
+  auto* kept = b.op(OpKind::Cast, {mask}, {{"to", static_cast<int64_t>(ir::DType::Bool)}});
+  auto* w = b.op(OpKind::Unsqueeze, {b.op(OpKind::Cast, {kept}, {{"to", static_cast<int64_t>(ir::DType::F32)}})},
+                 {{"axes", std::vector<int64_t>{2}}});
   std::map<std::string, ir::Attr> overSeq{{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}};
   auto* sum = b.op(OpKind::ReduceSum, {b.op(OpKind::Mul, {x, w})}, overSeq);
   auto* count = b.op(OpKind::ReduceSum, {w}, overSeq);
@@ -96,5 +100,5 @@ TEST_CASE("MeanPool weighs by the mask's values, as the unfused chain does", "[f
   REQUIRE(ir::inferShapes(b.g).ok());
   auto out = b.run();
   CHECK(test::normalizedMaxError(out[0], out[1]) <= 1e-6);
-  for (int64_t h = 0; h < 3; ++h) CHECK(out[0].getDouble(static_cast<size_t>(3 + h)) == 0.0);  // no weight: 0 / eps
+  for (int64_t h = 0; h < 3; ++h) CHECK(out[0].getDouble(static_cast<size_t>(3 + h)) == 0.0);  // none kept: 0 / eps
 }

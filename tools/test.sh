@@ -3,7 +3,8 @@
 #   build    bertc and its tests into build/
 #   ctest    the C++ unit and fixture tests (Catch2, through ctest)
 #   pytest   the Python end-to-end tests of the CLI against ONNX Runtime, in .venv/
-#   asan     the C++ tests again, built with ASan and UBSan in build-asan/ (SANITIZE=0 skips)
+#   asan     the C++ tests again, built with ASan and UBSan in build-asan/, and the hostile-input
+#            tests against that bertc (SANITIZE=0 skips)
 #   fuzz     a bounded run of the ONNX-loader fuzzer (libFuzzer, clang 19), FUZZ_SECONDS (default 60; 0 skips)
 # Prints one summary line per stage, then exits non-zero if any stage failed.
 set -uo pipefail
@@ -31,9 +32,12 @@ run_pytest() { BERTC="$PWD/$BUILD_DIR/cmd/bertc" python3 -m pytest -q test/pytho
 # Without the CUDA toolkit: the sanitized link keeps NVRTC's dependence on the
 # driver (libcuda.so.1), which a machine without a GPU lacks; the [cuda] tests
 # run in the plain build above.
+# The hostile-input tests run again against the sanitized bertc, so an
+# invalid access on a bad flag, file or path fails them.
 run_asan() {
   BUILD_DIR=build-asan tools/build.sh -DBERTC_SANITIZE=ON -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON \
-    && (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -E gemm_asm)
+    && (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -E gemm_asm) \
+    && BERTC="$PWD/build-asan/cmd/bertc" ASAN_OPTIONS=detect_leaks=0 python3 -m pytest -q test/python/test_hostile_input.py
 }
 
 stage build tools/build.sh
