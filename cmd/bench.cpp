@@ -33,7 +33,8 @@ struct BenchFlags {
   std::string model;
   std::string target = "cpu";
   int device = 0;
-  int64_t batch = 1, seq = 128;
+  int64_t batch = 1;
+  int64_t seq = 0;  ///< 0: 128, or the model's position table if shorter
   int threads = 1;
   std::string lengths;
   int warmup = 3;
@@ -142,7 +143,7 @@ int runBench(BenchFlags& f) {
   if (!cuda && f.target != "cpu")
     return reportError(fmt::format("bench: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
   if (cuda && f.profile) return reportError("bench: --profile is for --target=cpu (use nsys for the CUDA targets)");
-  if (f.batch < 1 || f.seq < 1) return reportError("bench: --batch and --seq must be at least 1");
+  if (f.batch < 1 || f.seq < 0) return reportError("bench: --batch and --seq must be at least 1");
   if (f.batch > cpu::kMaxBatchBound)
     return reportError(fmt::format("bench: --batch {} is above the largest supported, {}", f.batch, cpu::kMaxBatchBound));
   if (f.threads < 0 || f.threads > kMaxThreads)
@@ -154,16 +155,25 @@ int runBench(BenchFlags& f) {
   std::optional<std::pair<int64_t, int64_t>> lengths;
   if (!f.lengths.empty() && !(lengths = parseLengths(f.lengths)))
     return reportError(fmt::format("bench: --lengths {}: expected uniform:MIN-MAX with 1 <= MIN <= MAX", f.lengths));
+  std::optional<cpu::Target> target;
+  if (!cuda) {
+    auto t = cpu::resolveTarget(f.cpu.cpu);
+    if (!t) return reportError("bench: " + t.message());
+    target = *t;
+  }
   f.cpu.profile = f.profile;
-  if (f.cpu.maxBatch == 0) f.cpu.maxBatch = f.batch;
-  if (f.cpu.maxSeq == 0) f.cpu.maxSeq = f.seq;
 
   const auto t0 = Clock::now();
   auto g = loadModelOrReport(f.model);
   if (!g) return 1;
-  // Past the position table the model cannot run: say so in terms of --seq.
-  if (const int64_t positions = passes::detectArchitecture(*g).maxPositions; positions > 0 && f.seq > positions)
+  // The sequence length: --seq, or 128 capped at the position table. Past
+  // the table the model cannot run: say so in terms of --seq.
+  const int64_t positions = passes::detectArchitecture(*g).maxPositions;
+  if (f.seq == 0) f.seq = positions > 0 ? std::min<int64_t>(128, positions) : 128;
+  if (positions > 0 && f.seq > positions)
     return reportError(fmt::format("{}: --seq {} is longer than the model's {} positions", f.model, f.seq, positions));
+  if (f.cpu.maxBatch == 0) f.cpu.maxBatch = f.batch;
+  if (f.cpu.maxSeq == 0) f.cpu.maxSeq = f.seq;
   auto fused = passes::runPipeline(*g, passes::PipelineOptions{});
   if (!fused.ok()) return reportError(f.model + ": " + fused.message());
   std::unique_ptr<BenchRunner> runner;
@@ -178,8 +188,6 @@ int runBench(BenchFlags& f) {
     if (!r) return reportError(r.message());
     runner = std::move(*r);
   } else {
-    auto target = cpu::resolveTarget(f.cpu.cpu);
-    if (!target) return reportError("bench: " + target.message());
     auto jit = cpu::JitModel::create(*g, f.model, f.cpu);
     if (!jit) return reportError(jit.message());
     // "native" is named with what it resolved to, so a figure says which kernels made it.
@@ -362,7 +370,8 @@ Command addBench(CLI::App& app) {
   f->cpu.cpu = "native";
   sub->add_option("--cpu", f->cpu.cpu, "x86-64-v3, x86-64-v4 or native (this machine's ISA)")->capture_default_str();
   sub->add_option("--batch", f->batch, "sequences per run")->check(exactInteger())->capture_default_str();
-  sub->add_option("--seq", f->seq, "tokens per sequence (padded length)")->check(exactInteger())->capture_default_str();
+  sub->add_option("--seq", f->seq, "tokens per sequence, padded length (default: 128, or the model's positions if fewer)")
+      ->check(exactInteger());
   sub->add_option("--threads", f->threads, "threads (0: one per CPU)")->check(exactInteger())->capture_default_str();
   sub->add_option("--lengths", f->lengths, "real lengths, e.g. uniform:16-128 (right-padded; default: all of --seq)");
   sub->add_option("--warmup", f->warmup, "untimed runs first")->check(exactInteger())->capture_default_str();
