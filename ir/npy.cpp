@@ -52,10 +52,15 @@ std::string dictField(const std::string& h, const std::string& key) {
 }  // namespace
 
 Result<Tensor> readNpy(const std::string& path) {
-  auto fail = [&](const std::string& what) { return Status::error(path + ": " + what); };
   std::ifstream f(path, std::ios::binary);
-  if (!f) return fail("cannot open file");
+  if (!f) return Status::error(path + ": cannot open file");
   std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return readNpyBytes(bytes, path);
+}
+
+Result<Tensor> readNpyBytes(std::string_view view, const std::string& name) {
+  const std::string bytes(view);
+  auto fail = [&](const std::string& what) { return Status::error(name + ": " + what); };
   if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) return fail("not a .npy file");
   auto major = static_cast<unsigned char>(bytes[6]);
   size_t hlen, hstart;
