@@ -63,7 +63,7 @@ for t in "${targets[@]}"; do
   log=$t.log
   echo "fuzz: $t for ${secs}s"
   rc=0
-  "fuzz/$t" -max_total_time="$secs" "${opts[@]}" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+  "$PWD/fuzz/$t" -max_total_time="$secs" "${opts[@]}" "${dirs[@]}" >"$log" 2>&1 || rc=$?
   # The last status line: "#RUNS <event> cov: C ft: F corp: N/SIZE ..." (fork mode: "#RUNS: cov: C ft: F corp: N ...").
   last=$(grep -aE '^#[0-9]+:?[[:space:]].*cov: ' "$log" | tail -n 1 || true)
   runs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
@@ -78,7 +78,7 @@ for t in "${targets[@]}"; do
   if [ "$rc" -ne 0 ] || [ "${#found[@]}" -gt 0 ]; then
     failed=1
     grep -aE '^(fuzz: |==[0-9]+==ERROR|SUMMARY|bertc internal error|terminate called)' "$log" | head -n 5 || true
-    echo "fuzz: $t: see build-fuzz/$log; inputs: ${found[*]:-none}"
+    echo "fuzz: $t: see build-fuzz/$log; inputs in $crashes/, e.g. ${found[0]:-none}"
   fi
 done
 [ "$failed" -eq 0 ] || { echo "fuzz: FAILED"; exit 1; }
