@@ -9,7 +9,8 @@
 ///   Div(x, c), c a float constant  -> Mul(x, 1/c)
 ///   Gemm(A, B, C) (B constant, no transA, alpha = beta = 1)
 ///                                  -> Add(MatMul(A, B'), C), B' = B or B^T
-///   two nodes with the same op, operands and attributes -> one (CSE)
+///   two nodes with the same op, operands, attributes and result types
+///                                  -> one (CSE)
 ///   dead nodes and constants       -> removed
 ///
 /// Folding is legal because every folded node is evaluated by the same
@@ -210,8 +211,13 @@ size_t eliminateCommonSubexpressions(ir::Graph& g) {
     if (!std::all_of(n->results.begin(), n->results.end(), [&](Value* r) { return isLive(g, r); })) continue;
     auto [it, fresh] = seen.emplace(cseKey(*n), n.get());
     if (fresh) continue;
+    // Equal types too: a Reshape's -1 or a Range gives each node's result a
+    // symbol of its own, and the users of the dropped result were typed
+    // with its symbol, which the kept result does not have.
     bool ok = true;
-    for (size_t k = 0; k < n->results.size(); ++k) ok = ok && canBypass(g, n->results[k], it->second->results[k]);
+    for (size_t k = 0; k < n->results.size(); ++k)
+      ok = ok && canBypass(g, n->results[k], it->second->results[k]) &&
+           n->results[k]->type == it->second->results[k]->type;
     if (!ok) continue;
     for (size_t k = 0; k < n->results.size(); ++k) replaceValue(g, n->results[k], it->second->results[k]);
     ++changes;

@@ -1,0 +1,44 @@
+/// libFuzzer target: any bytes into the ONNX importer, with shape inference
+/// and verification on. The importer must return a Status, never crash,
+/// hang or read out of bounds, and its error must be one line that starts
+/// with the file name (DESIGN.md, Errors).
+#include <cstdint>
+
+#include "frontend/onnx_import.h"
+#include "fuzz/fuzz_support.h"
+#include "fuzz/onnx_mutator.h"
+
+namespace {
+
+/// External data resolves here (fuzz_support.h), so the mapping code runs.
+const std::string& dataDir() {
+  static bertc::fuzz::ScratchDir dir("fuzz-loader");
+  static bool written = (bertc::fuzz::writeExternalData(dir.path()), true);
+  (void)written;
+  static const std::string path = dir.path().string();
+  return path;
+}
+
+}  // namespace
+
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t maxSize);
+
+/// Half the mutations change the graph (onnx_mutator.h), half the bytes.
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t maxSize, unsigned seed) {
+  if (seed % 2 == 0)
+    if (size_t n = bertc::fuzz::mutateOnnxModel(data, size, maxSize, seed >> 1)) return n;
+  return LLVMFuzzerMutate(data, size, maxSize);
+}
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  dataDir();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  bertc::frontend::ImportOptions opts;
+  opts.inferShapes = true;
+  auto r = bertc::frontend::importOnnxBytes(data, size, "fuzz.onnx", dataDir(), opts);
+  if (!r.ok()) bertc::fuzz::checkMessage("import", r.message(), "fuzz.onnx: ");
+  return 0;
+}
