@@ -73,8 +73,9 @@ std::optional<std::vector<int64_t>> parseShape(const std::string& text) {
     if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
     int64_t d = 0;
     while (i < end && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      auto next = checkedAdd(d * 10, text[i] - '0');
-      if (d > INT64_MAX / 10 || !next) return std::nullopt;
+      auto tens = checkedMul(d, 10);
+      auto next = tens ? checkedAdd(*tens, text[i] - '0') : std::nullopt;
+      if (!next) return std::nullopt;
       d = *next;
       ++i;
     }
@@ -85,6 +86,14 @@ std::optional<std::vector<int64_t>> parseShape(const std::string& text) {
     skipSpaces();
   }
   return shape;
+}
+
+/// Header text for a message: printable ASCII only and at most 64
+/// characters, so a hostile header cannot make the error two lines long.
+std::string printableHeader(const std::string& text) {
+  std::string out;
+  for (char ch : text.substr(0, 64)) out += ch >= 0x20 && ch < 0x7f ? ch : '?';
+  return text.size() > 64 ? out + "..." : out;
 }
 
 }  // namespace
@@ -110,11 +119,11 @@ Result<Tensor> readNpyBytes(std::string_view bytes, const std::string& name) {
   std::string descr = dictField(h, "descr");
   if (descr.size() >= 2) descr = descr.substr(1, descr.size() - 2);  // strip quotes
   auto dt = dtypeFromDescr(descr);
-  if (!dt) return fail("unsupported dtype '" + descr + "'");
+  if (!dt) return fail("unsupported dtype '" + printableHeader(descr) + "'");
   if (dictField(h, "fortran_order").find("True") != std::string::npos) return fail("Fortran order is not supported");
   std::string shapeText = dictField(h, "shape");
   auto shape = parseShape(shapeText);
-  if (!shape) return fail("the shape " + shapeText + " is not a tuple of non-negative integers");
+  if (!shape) return fail("the shape " + printableHeader(shapeText) + " is not a tuple of non-negative 64-bit integers");
   // The size is checked, and checked against the file, before anything is
   // allocated: a 128-byte file cannot make us allocate gigabytes.
   auto nbytes = checkedTensorBytes(*dt, *shape);

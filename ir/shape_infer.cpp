@@ -87,6 +87,8 @@ std::optional<std::vector<SymExpr>> symBinary(const Ctx& c, OpKind op) {
   const auto& b = c.sym(1);
   if (!a || !b) return std::nullopt;
   if (a->size() != b->size() && a->size() != 1 && b->size() != 1) return std::nullopt;
+  // Broadcasting an empty side gives nothing (sizes 0 and 1 broadcast to 0).
+  if (a->empty() || b->empty()) return std::vector<SymExpr>{};
   size_t n = std::max(a->size(), b->size());
   std::vector<SymExpr> out;
   for (size_t i = 0; i < n; ++i) {

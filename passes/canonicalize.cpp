@@ -22,6 +22,7 @@
 #include <map>
 
 #include "ir/interp.h"
+#include "ir/shape_infer.h"
 #include "passes/pattern.h"
 
 namespace bertc::passes {
@@ -68,6 +69,7 @@ size_t removeIdentities(ir::Graph& g) {
 
 size_t foldConstants(ir::Graph& g) {
   size_t changes = 0;
+  bool retype = false;
   for (size_t i = 0; i < g.nodes().size(); ++i) {
     Node& n = *g.nodes()[i];
     if (n.operands.empty() || !isLive(g, n.result())) continue;
@@ -85,7 +87,13 @@ size_t foldConstants(ir::Graph& g) {
       auto e = r->type.numel().constValue();
       outElems += e ? *e : kMaxGrowth + 1;
     }
-    if (outElems > kMaxGrowth && outElems > inElems) continue;
+    if (outElems > kMaxGrowth && outElems > inElems) {
+      // Left computed, but its operands are constants now: its type may
+      // name a derived symbol (a Range's length) that re-inference makes a
+      // constant. Types are inferred again at the end of the round.
+      retype = true;
+      continue;
+    }
     auto out = ir::evalNode(n, in);
     if (!out.ok()) throw UserError(out.message());  // a constant subgraph that cannot run is the model's fault
     for (size_t k = 0; k < n.results.size(); ++k) {
@@ -95,6 +103,10 @@ size_t foldConstants(ir::Graph& g) {
       replaceValue(g, r, c);
       ++changes;
     }
+  }
+  if (retype) {
+    Status st = ir::inferShapes(g);
+    if (!st.ok()) throw UserError(st.message());
   }
   return changes;
 }

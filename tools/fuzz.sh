@@ -23,6 +23,8 @@ targets=(fuzz_pipeline fuzz_cli fuzz_onnx_loader fuzz_npy)
 declare -A share=([fuzz_pipeline]=35 [fuzz_cli]=25 [fuzz_onnx_loader]=25 [fuzz_npy]=15)
 if [ -n "${FUZZ_ONLY:-}" ]; then targets=("$FUZZ_ONLY"); share=(["$FUZZ_ONLY"]=100); fi
 
+# ccache hits across clones of the repository (as in tools/build.sh).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 CC=clang-19 CXX=clang++-19 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DBERTC_FUZZ=ON -DBERTC_BUILD_TESTS=OFF >/dev/null
 ninja -C build-fuzz -j "$(nproc)" "${targets[@]}" >/dev/null
