@@ -27,18 +27,33 @@ using detail::printable;
 /// input_ids is fixed at [batch, 7] while its mask stays [batch, sequence].
 /// Replacing the symbol by c in the input types and inferring again gives
 /// every value one shape, so the fusions see equal types where the graph
-/// means them. Returns true when it changed anything.
-bool unifyFixedDims(ir::Graph& g) {
+/// means them. Repeated until nothing changes, so that writing the graph out
+/// and reading it back unifies nothing more; if the unified graph does not
+/// infer (the symbol had to be 1 after all), the input types are left as
+/// they were.
+Status unifyFixedDims(ir::Graph& g) {
   ir::SymbolTable& syms = g.symbols();
-  bool changed = false;
-  for (ir::Value* in : g.inputs())
-    for (ir::Dim& d : in->type.shape)
-      if (auto id = d.asSymbol(); id && syms[*id].broadcastsWith > 1) {
-        d = ir::Dim(syms[*id].broadcastsWith);
-        changed = true;
-      }
-  for (size_t i = 0; i < syms.size(); ++i) syms[static_cast<ir::SymId>(i)].broadcastsWith = 0;
-  return changed;
+  std::vector<ir::Shape> original;
+  for (const ir::Value* in : g.inputs()) original.push_back(in->type.shape);
+  auto clearNotes = [&] {
+    for (size_t i = 0; i < syms.size(); ++i) syms[static_cast<ir::SymId>(i)].broadcastsWith = 0;
+  };
+  for (int round = 0; round < 8; ++round) {
+    bool changed = false;
+    for (ir::Value* in : g.inputs())
+      for (ir::Dim& d : in->type.shape)
+        if (auto id = d.asSymbol(); id && syms[*id].broadcastsWith > 1) {
+          d = ir::Dim(syms[*id].broadcastsWith);
+          changed = true;
+        }
+    clearNotes();
+    if (!changed) return Status();
+    if (!ir::inferShapes(g).ok()) break;
+  }
+  for (size_t i = 0; i < g.inputs().size(); ++i) g.inputs()[i]->type.shape = original[i];
+  Status s = ir::inferShapes(g);
+  clearNotes();
+  return s;
 }
 
 /// Top-level fields of ModelProto: number, wire type, name.
@@ -188,7 +203,7 @@ Result<std::unique_ptr<ir::Graph>> importModelProto(std::shared_ptr<const onnx::
     const std::string prefix = printable(displayName) + ": ";
     if (opts.inferShapes) {
       Status s = ir::inferShapes(*graph);
-      if (s.ok() && unifyFixedDims(*graph)) s = ir::inferShapes(*graph);
+      if (s.ok()) s = unifyFixedDims(*graph);
       detail::checkAttentionMasks(ctx);  // a clearer message than the shape rule's
       if (!s.ok()) return Status::error(oneLine(prefix + s.message()));
     } else {
