@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <exception>
-#include <fstream>
 #include <map>
 #include <new>
 #include <string>
@@ -14,15 +13,6 @@
 
 namespace bertc::cli {
 namespace {
-
-/// Peak resident memory of this process image in bytes (VmHWM), or -1.
-long long peakRssBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  return -1;
-}
 
 int dispatch(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <fstream>
+
 #include "frontend/onnx_import.h"
 
 namespace bertc::cli {
@@ -18,6 +20,14 @@ std::unique_ptr<ir::Graph> loadModelOrReport(const std::string& path) {
     return nullptr;
   }
   return std::move(g.value());
+}
+
+long long peakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return -1;
 }
 
 }  // namespace bertc::cli

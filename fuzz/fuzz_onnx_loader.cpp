@@ -21,13 +21,8 @@ const std::string& dataDir() {
 
 }  // namespace
 
-extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t maxSize);
-
-/// Half the mutations change the graph (onnx_mutator.h), half the bytes.
 extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t maxSize, unsigned seed) {
-  if (seed % 2 == 0)
-    if (size_t n = bertc::fuzz::mutateOnnxModel(data, size, maxSize, seed >> 1)) return n;
-  return LLVMFuzzerMutate(data, size, maxSize);
+  return bertc::fuzz::mutateGraphOrBytes(data, size, maxSize, seed);
 }
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {

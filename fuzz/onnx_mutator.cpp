@@ -9,6 +9,8 @@
 
 #include "onnx/onnx_pb.h"
 
+extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t maxSize);
+
 namespace bertc::fuzz {
 namespace {
 
@@ -228,6 +230,12 @@ size_t mutateOnnxModel(uint8_t* data, size_t size, size_t maxSize, unsigned seed
   if (!m.SerializeToString(&out) || out.size() > maxSize) return 0;
   std::memcpy(data, out.data(), out.size());
   return out.size();
+}
+
+size_t mutateGraphOrBytes(uint8_t* data, size_t size, size_t maxSize, unsigned seed) {
+  if (seed % 2 == 0)
+    if (size_t n = mutateOnnxModel(data, size, maxSize, seed >> 1)) return n;
+  return LLVMFuzzerMutate(data, size, maxSize);
 }
 
 }  // namespace bertc::fuzz

@@ -17,4 +17,8 @@ namespace bertc::fuzz {
 /// not fit, for the caller to mutate bytes instead.
 size_t mutateOnnxModel(uint8_t* data, size_t size, size_t maxSize, unsigned seed);
 
+/// The ONNX targets' LLVMFuzzerCustomMutator: half the mutations change the
+/// graph (mutateOnnxModel), half the bytes (libFuzzer's own).
+size_t mutateGraphOrBytes(uint8_t* data, size_t size, size_t maxSize, unsigned seed);
+
 }  // namespace bertc::fuzz
