@@ -160,6 +160,7 @@ class Evaluator {
   /// provably in [0, d) (what reshapes and flattened gathers need).
   std::pair<Affine, Affine> divMod(const Node& n, const Affine& a, const SymExpr& d) const {
     if (d == SymExpr(1)) return {a, Affine{}};
+    if (auto dc = d.constValue(); dc && *dc <= 0) miss(n, "index arithmetic over a dim of size " + std::to_string(*dc));
     Affine q, r;
     auto split = [&](const SymExpr& k, SymExpr& qk, SymExpr& rk) {
       if (auto e = k.divExact(d)) {
