@@ -14,7 +14,7 @@ The processes are interleaved (A B A B ...) over --reps rounds. The page
 cache is warm for both (each file is read once before timing): this measures
 start-up work, not the disk.
 
-    python3 bench/cold_start.py --reps 10     # writes bench/results/cold_start.json
+    .venv/bin/python bench/cold_start.py --reps 10     # writes bench/results/cold_start.json
 """
 import argparse
 import json

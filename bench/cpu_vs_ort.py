@@ -30,8 +30,8 @@ token ids are not replicated: ORT gets ids drawn with NumPy in [1, 1000) on
 real tokens and 0 on padding, token types 0. Id values do not change the
 time of either side.
 
-    python3 bench/cpu_vs_ort.py --bertc build/cmd/bertc --models build/bench --reps 5 --runs 20
-    python3 bench/cpu_vs_ort.py --configs 3l-b1s32,compile --threads 1 --reps 3
+    .venv/bin/python bench/cpu_vs_ort.py --bertc build/cmd/bertc --models build/bench --reps 5 --runs 20
+    .venv/bin/python bench/cpu_vs_ort.py --configs 3l-b1s32,compile --threads 1 --reps 3
 
 Writes bench/results/cpu_vs_ort.json (or --json): machine, FMA peak, ORT
 version, bertc commit, command line, and every process's median and minimum.

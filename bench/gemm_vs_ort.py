@@ -25,9 +25,9 @@ the two (bench/fma.py; ORT against the widest ISA's), and each configuration
 / ORT. Writes the numbers as JSON
 too (results/gemm_vs_ort.json, or gemm_vs_ort_Tt.json for T > 1).
 
-    python3 bench/gemm_vs_ort.py --bench build/bench/bertc_gemm_bench --reps 3
-    python3 bench/gemm_vs_ort.py --threads 2
-    python3 bench/gemm_vs_ort.py --impl kernels,libmodel-jit --json bench/results/libmodel_gemm_vs_ort.json
+    .venv/bin/python bench/gemm_vs_ort.py --bench build/bench/bertc_gemm_bench --reps 3
+    .venv/bin/python bench/gemm_vs_ort.py --threads 2
+    .venv/bin/python bench/gemm_vs_ort.py --impl kernels,libmodel-jit --json bench/results/libmodel_gemm_vs_ort.json
 """
 import argparse
 import json

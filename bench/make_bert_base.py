@@ -4,7 +4,7 @@ as ONNX for the benchmarks, with the TorchScript exporter at opset 17 and
 dynamic batch and sequence axes. Needs torch and transformers
 (tools/requirements-fixtures.txt); no model hub access.
 
-    python3 bench/make_bert_base.py -o build/bench/bert-base.onnx [--layers 12]
+    .venv-fixtures/bin/python bench/make_bert_base.py -o build/bench/bert-base.onnx [--layers 12]
 """
 import argparse
 from pathlib import Path

@@ -15,7 +15,7 @@ hits all of them alike. Reports the median and minimum latency per
 configuration and the ratio to original+ORT, with this machine's single-core
 FMA peak measured in the same run (bench/fma_peak.c).
 
-    python3 bench/ort_fusion_bench.py --model build/bench/bert-base.onnx --bertc build/cmd/bertc \\
+    .venv/bin/python bench/ort_fusion_bench.py --model build/bench/bert-base.onnx --bertc build/cmd/bertc \\
         --threads 1,2 --batch 1 --seq 128 --reps 5 --runs 10
 """
 import argparse
