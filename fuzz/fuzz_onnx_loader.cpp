@@ -11,13 +11,7 @@
 namespace {
 
 /// External data resolves here (fuzz_support.h), so the mapping code runs.
-const std::string& dataDir() {
-  static bertc::fuzz::ScratchDir dir("fuzz-loader");
-  static bool written = (bertc::fuzz::writeExternalData(dir.path()), true);
-  (void)written;
-  static const std::string path = dir.path().string();
-  return path;
-}
+std::string dataDir() { return bertc::fuzz::externalDataDir("fuzz-loader").path().string(); }
 
 }  // namespace
 

@@ -29,12 +29,7 @@ using bertc::fuzz::checkMessage;
 const std::string kName = "fuzz.onnx";
 
 /// External data resolves here; the writer writes its model here too.
-const bertc::fuzz::ScratchDir& scratch() {
-  static bertc::fuzz::ScratchDir dir("fuzz-pipeline");
-  static bool written = (bertc::fuzz::writeExternalData(dir.path()), true);
-  (void)written;
-  return dir;
-}
+const bertc::fuzz::ScratchDir& scratch() { return bertc::fuzz::externalDataDir("fuzz-pipeline"); }
 
 /// What `inspect` computes on any model that imports.
 void analyse(const bertc::ir::Graph& g) {

@@ -61,12 +61,21 @@ inline void writeDataFile(const std::filesystem::path& dir, const char* name, si
   if (!f) bug("set-up", "cannot write " + (dir / name).string());
 }
 
-/// The external-data files of fuzz/seeds/*external*.onnx (made by
-/// fuzz/make_seeds.py, which lays its weights out in weights.data) and a
-/// small one for mutated references.
+/// The files the ONNX mutator moves initializers to (onnx_mutator.cpp) and
+/// that mutated external-data references name, so that they resolve and the
+/// mapping code runs.
 inline void writeExternalData(const std::filesystem::path& dir) {
   writeDataFile(dir, "w.bin", 1024);             // 4 KiB
   writeDataFile(dir, "weights.data", 1 << 17);  // 512 KiB
+}
+
+/// A scratch directory holding those files, made once per process: the
+/// ONNX targets resolve external data against it.
+inline const ScratchDir& externalDataDir(const char* tag) {
+  static ScratchDir dir(tag);
+  static const bool written = (writeExternalData(dir.path()), true);
+  (void)written;
+  return dir;
 }
 
 }  // namespace bertc::fuzz

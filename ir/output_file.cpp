@@ -19,9 +19,12 @@ namespace fs = std::filesystem;
 
 /// The temporary files alive now, for the signal handler: fixed storage,
 /// since a handler may not allocate. A slot is claimed with a compare-
-/// exchange on `used` and released after the file is renamed or removed.
+/// exchange on `used`, filled, then published with `ready`; the handler
+/// reads only ready slots, so it never sees a half-copied path (which could
+/// name some other file). Released after the file is renamed or removed.
 struct TempSlot {
   std::atomic<bool> used{false};
+  std::atomic<bool> ready{false};
   char path[4096];
 };
 std::array<TempSlot, 16> gTemps;
@@ -31,7 +34,7 @@ std::once_flag gHandlersInstalled;
 /// as if we had no handler. unlink and raise are async-signal-safe.
 void onSignal(int sig) {
   for (TempSlot& s : gTemps)
-    if (s.used.load()) ::unlink(s.path);
+    if (s.ready.load()) ::unlink(s.path);
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -48,22 +51,26 @@ void installHandlers() {
   }
 }
 
-TempSlot* track(const std::string& path) {
+void track(const std::string& path) {
   std::call_once(gHandlersInstalled, installHandlers);
-  if (path.size() >= sizeof(TempSlot::path)) return nullptr;
+  if (path.size() >= sizeof(TempSlot::path)) return;
   for (TempSlot& s : gTemps) {
     bool expected = false;
     if (s.used.compare_exchange_strong(expected, true)) {
       std::memcpy(s.path, path.c_str(), path.size() + 1);
-      return &s;
+      s.ready.store(true);
+      return;
     }
   }
-  return nullptr;  // more than 16 at once: still safe, only not cleaned on a signal
+  // More than 16 at once: still safe, only not cleaned up on a signal.
 }
 
 void untrack(const std::string& path) {
   for (TempSlot& s : gTemps)
-    if (s.used.load() && path == s.path) s.used.store(false);
+    if (s.ready.load() && path == s.path) {
+      s.ready.store(false);
+      s.used.store(false);
+    }
 }
 
 std::string describe(const fs::file_status& st) {
