@@ -77,8 +77,8 @@ class CpuRunner : public BenchRunner {
     const ir::Value* mask = p.mask ? sourceInput(p.mask) : nullptr;
     for (size_t i = 0; i < g.inputs().size(); ++i) {
       const ir::Value* in = g.inputs()[i];
-      auto range = p.idRanges.find(in);
-      idLimit.push_back(range == p.idRanges.end() ? 0 : range->second);
+      auto range = p.idLimits.find(in);
+      idLimit.push_back(range == p.idLimits.end() ? 0 : range->second);
       if (in == mask) maskInput = static_cast<int>(i);
     }
     for (const ir::Value* o : g.outputs()) outputs_.push_back(o);
@@ -136,8 +136,8 @@ int runBench(BenchFlags& f) {
     return reportError(fmt::format("bench: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
   if (cuda && f.profile) return reportError("bench: --profile is for --target=cpu (use nsys for the CUDA targets)");
   if (f.batch < 1 || f.seq < 0) return reportError("bench: --batch and --seq must be at least 1");
-  if (f.batch > cpu::kMaxBatchBound)
-    return reportError(fmt::format("bench: --batch {} is above the largest supported, {}", f.batch, cpu::kMaxBatchBound));
+  if (f.batch > plan::kMaxBatchBound)
+    return reportError(fmt::format("bench: --batch {} is above the largest supported, {}", f.batch, plan::kMaxBatchBound));
   if (f.threads < 0 || f.threads > kMaxThreads)
     return reportError(fmt::format("bench: --threads {}: expected 0 (one per CPU) to {}", f.threads, kMaxThreads));
   // NaN compares false with everything: a NaN --min-time would never be reached.
@@ -286,9 +286,9 @@ int runBench(BenchFlags& f) {
     for (size_t i = 0; i < secs.size(); ++i) {
       const cpu::Step& st = jm.plan().steps[i];
       const double ms = secs[i] * 1e3 / allRuns;
-      std::string kind = std::string(ir::opName(st.node->op));
+      std::string kind = st.node ? std::string(ir::opName(st.node->op)) : plan::kindName(st.kind);
       if (st.fused) kind += "+" + std::string(ir::opName(st.fused->op));
-      steps.push_back({st.node->name + " (" + kind + ")", ms});
+      steps.push_back({(st.node ? st.node->name : std::string("tokens")) + " (" + kind + ")", ms});
       byKind[kind] += ms;
     }
     for (const auto& [k, ms] : byKind) kinds.push_back({k, ms});

@@ -10,6 +10,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/model_loading.h"
+#include "codegen_common/c_names.h"
 #include "codegen_cpu/compile.h"
 #include "ir/output_file.h"
 #include "codegen_cuda/artifact.h"
@@ -109,7 +110,7 @@ std::string prefixFromPath(const std::string& path) {
   std::string p;
   for (char c : stem) p += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
   if (p.empty() || std::isdigit(static_cast<unsigned char>(p[0]))) p = "model_" + p;
-  if (!cpu::isValidPrefix(p)) p = "model_" + p;
+  if (!codegen::isValidPrefix(p)) p = "model_" + p;
   return p;
 }
 

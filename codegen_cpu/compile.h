@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen_cpu/plan.h"
+#include "codegen_cpu/target.h"
 #include "ir/graph.h"
 #include "ir/status.h"
 #include "kernels/gemm.h"
@@ -47,20 +47,11 @@ struct Target {
 };
 Result<Target> resolveTarget(const std::string& cpu);
 
-/// Whether `name` can prefix C symbols (a C identifier, not a keyword).
-bool isValidPrefix(const std::string& name);
-
 /// Compiles `g` (after the default pass pipeline) into `outPath` (object,
 /// assembly or LLVM IR per opts.emit) and writes the C header to
 /// `headerPath` (skipped when empty). `file` names the model in messages.
 Status compileToFiles(const ir::Graph& g, const std::string& file, const CompileOptions& opts,
                       const std::string& outPath, const std::string& headerPath);
-
-/// The C type of a tensor element in the generated headers ("int64_t").
-const char* cType(ir::DType t);
-/// A C parameter name for a tensor name ("onnx::Add_5" -> "onnx__Add_5";
-/// `fallback` when it would not be an identifier).
-std::string paramName(const std::string& name, const std::string& fallback);
 
 /// The C header of a compiled model: the API documented for its users.
 std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name);

@@ -51,10 +51,10 @@ void gemmWithEpilogue(Emitter& e, const Step& s, const ir::Value* produced, llvm
       bias = f->operand(1);
     }
   }
-  const bool needsBias = s.epilogue != BERTC_K_EPI_NONE;
+  const bool needsBias = s.epilogue != plan::Epilogue::None;
   llvm::Value* biasAddr = bias ? e.weight(bias) : (needsBias ? e.zeros(n) : e.null());
   e.callChecked("bertc_k_linear", {e.exec(), a, e.i64(k), rows, e.packedWeight(weight), e.i64(k), e.i64(n), biasAddr,
-                                   residual, e.i64(n), out, e.i64(n), e.i32(s.epilogue)});
+                                   residual, e.i64(n), out, e.i64(n), e.i32(epilogueCode(s.epilogue))});
   if (f && f->op == ir::OpKind::SkipLayerNorm)
     e.callChecked("bertc_k_layernorm", {e.exec(), out, e.i64(n), e.null(), e.i64(0), e.null(), e.weight(f->operand(2)),
                                         e.addrOrNull(f->operand(3)), out, e.i64(n), e.i64(n), rows,

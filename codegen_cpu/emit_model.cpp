@@ -19,6 +19,8 @@
 #include <chrono>
 #include <fstream>
 
+#include "codegen_common/c_names.h"
+#include "codegen_common/llvm_target.h"
 #include "codegen_cpu/compile.h"
 #include "codegen_cpu/emitter.h"
 #include "codegen_cpu/libmodel/bertc_k.h"
@@ -29,7 +31,7 @@ namespace bertc::cpu {
 
 namespace {
 
-constexpr const char* kTriple = "x86_64-pc-linux-gnu";
+using codegen::kTriple;
 
 /// Wall time of the stages, reported through opts.progress.
 class Stopwatch {
@@ -75,7 +77,7 @@ llvm::Constant* tensorTable(llvm::Module& m, const Plan& plan, const std::vector
       d[a] = llvm::ConstantInt::get(i64, dim.constValue().value_or(0));
     }
     int64_t hi = 0;
-    if (auto it = plan.idRanges.find(v); it != plan.idRanges.end()) hi = it->second;
+    if (auto it = plan.idLimits.find(v); it != plan.idLimits.end()) hi = it->second;
     auto* name = llvm::ConstantDataArray::getString(c, v->name);
     auto* nameVar = new llvm::GlobalVariable(m, name->getType(), true, llvm::GlobalValue::PrivateLinkage, name, ".name");
     rows.push_back(llvm::ConstantStruct::get(
@@ -118,7 +120,7 @@ llvm::GlobalVariable* descriptor(llvm::Module& m, const ir::Graph& g, const Plan
       tensorTable(m, plan, g.outputs(), prefix + "_outputs_table"),
       llvm::ConstantInt::get(i64, plan.maxBatch),
       llvm::ConstantInt::get(i64, plan.maxSeq),
-      llvm::ConstantInt::get(i64, plan.workerScratchFloats),
+      llvm::ConstantInt::get(i64, workerScratchFloats(g, plan)),
       scratchFunction(m, plan, prefix + "_scratch_formula"),
       body,
   };
@@ -238,18 +240,6 @@ void copyTargetAttributes(llvm::Module& m) {
 
 }  // namespace
 
-void initLlvmTarget() {
-  static bool done = [] {
-    LLVMInitializeX86TargetInfo();
-    LLVMInitializeX86Target();
-    LLVMInitializeX86TargetMC();
-    LLVMInitializeX86AsmPrinter();
-    LLVMInitializeX86AsmParser();
-    return true;
-  }();
-  (void)done;
-}
-
 Result<Target> resolveTarget(const std::string& cpu) {
   if (cpu == "x86-64-v3") return Target{Isa::Avx2, "x86-64-v3", ""};
   if (cpu == "x86-64-v4") return Target{Isa::Avx512, "x86-64-v4", ""};
@@ -261,30 +251,16 @@ Result<Target> resolveTarget(const std::string& cpu) {
   return Status::error(fmt::format("--cpu={}: expected x86-64-v3, x86-64-v4 or native", cpu));
 }
 
-bool isValidPrefix(const std::string& name) {
-  if (name.empty() || name.size() > 64 || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  for (char ch : name)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_')) return false;
-  static const char* kKeywords[] = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double",
-                                    "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long",
-                                    "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct",
-                                    "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "bool"};
-  for (const char* k : kKeywords)
-    if (name == k) return false;
-  return name.rfind("bertc_", 0) != 0;
-}
-
 Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, const std::string& file,
                                     const CompileOptions& opts) {
   return catchUserError([&]() -> Result<GeneratedModule> {
-    if (!isValidPrefix(opts.name))
+    if (!codegen::isValidPrefix(opts.name))
       return Status::error(fmt::format("--name '{}': the symbol prefix must be a C identifier (letters, digits, _), "
                                        "not a keyword, not starting with bertc_", opts.name));
     auto target = resolveTarget(opts.cpu);
     if (!target) return target.status();
     Stopwatch watch(opts);
-    PlanOptions popts{opts.maxBatch, opts.maxSeq};
-    auto plan = planGraph(g, popts, file);
+    auto plan = planGraph(g, opts.maxBatch, opts.maxSeq, file);
     if (!plan) return plan.status();
     watch.lap("plan");
 
@@ -332,13 +308,7 @@ Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, co
 }
 
 std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const Target& t) {
-  initLlvmTarget();
-  std::string err;
-  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(kTriple, err);
-  BERTC_INTERNAL_ASSERT(target != nullptr, "LLVM has no x86 target: " + err);
-  llvm::TargetOptions to;
-  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      kTriple, t.cpu, t.features, to, llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  return codegen::makeTargetMachine(t.cpu, t.features);
 }
 
 void optimizeModule(llvm::Module& m, llvm::TargetMachine& tm) {
@@ -368,19 +338,10 @@ Status compileToFiles(const ir::Graph& g, const std::string& file, const Compile
   auto tm = makeTargetMachine(gen->target);
   optimizeModule(*gen->module, *tm);
   watch.lap("optimize");
-  std::error_code ec;
-  llvm::raw_fd_ostream os(outPath, ec, llvm::sys::fs::OF_None);
-  if (ec) return Status::error(fmt::format("{}: cannot write: {}", outPath, ec.message()));
-  if (opts.emit == EmitKind::LlvmIr) {
-    gen->module->print(os, nullptr);
-  } else {
-    llvm::legacy::PassManager pm;
-    auto type = opts.emit == EmitKind::Object ? llvm::CodeGenFileType::ObjectFile : llvm::CodeGenFileType::AssemblyFile;
-    BERTC_INTERNAL_ASSERT(!tm->addPassesToEmitFile(pm, os, nullptr, type), "LLVM cannot emit this file type");
-    pm.run(*gen->module);
-  }
-  os.close();
-  if (os.has_error()) return Status::error(fmt::format("{}: write failed: {}", outPath, os.error().message()));
+  const auto kind = opts.emit == EmitKind::LlvmIr     ? codegen::FileKind::LlvmIr
+                    : opts.emit == EmitKind::Assembly ? codegen::FileKind::Assembly
+                                                      : codegen::FileKind::Object;
+  if (Status st = codegen::writeModule(*gen->module, *tm, kind, outPath); !st.ok()) return st;
   watch.lap("codegen");
   if (!headerPath.empty()) {
     std::ofstream h(headerPath, std::ios::binary);

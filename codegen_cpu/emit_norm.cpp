@@ -30,7 +30,7 @@ void emitLayerNorm(Emitter& e, const Step& s) {
     if (axis != -1 && axis != static_cast<int64_t>(x->type.rank()) - 1) e.fail(n, "the CPU target normalises only the last axis");
   }
   const ir::Value* skip = skipForm ? n.operand(1) : nullptr;
-  if (skip && (skip->isConstant() || e.plan().layouts.at(skip) != e.plan().layouts.at(x)))
+  if (skip && (skip->isConstant() || e.plan().layoutOf(skip) != e.plan().layoutOf(x)))
     e.fail(n, "the CPU target needs the skip input to be an activation like X");
   const ir::Value* gamma = skipForm ? n.operand(2) : n.operand(1);
   const ir::Value* beta = skipForm ? n.operand(3) : n.operand(2);
@@ -67,7 +67,6 @@ void emitAdd(Emitter& e, const Step& s) {
   const ir::Value* c = n.operand(1);
   if (a->isConstant()) std::swap(a, c);
   const int64_t w = lastDim(s.out);
-  const auto& layouts = e.plan().layouts;
   if (c->isConstant()) {
     if (c->type.dtype != ir::DType::F32 || c->constant->numel() != w)
       e.fail(n, "the CPU target adds only a constant row of the activation's width");
@@ -75,7 +74,7 @@ void emitAdd(Emitter& e, const Step& s) {
                                   e.rows(a)});
     return;
   }
-  if (layouts.at(a) != layouts.at(c) || !(a->type.shape == c->type.shape))
+  if (e.plan().layoutOf(a) != e.plan().layoutOf(c) || !(a->type.shape == c->type.shape))
     e.fail(n, "the CPU target adds only activations of the same shape");
   e.callChecked("bertc_k_add", {e.exec(), e.addr(a), e.i64(w), e.addr(c), e.i64(w), e.addr(s.out), e.i64(w), e.i64(w),
                                 e.rows(a)});

@@ -68,7 +68,7 @@ llvm::Value* Emitter::zeros(int64_t n) {
 }
 
 llvm::Value* Emitter::addr(const ir::Value* v) {
-  if (auto a = plan_.aliases.find(v); a != plan_.aliases.end()) v = a->second;
+  v = plan_.resolve(v);
   if (v->isConstant()) return weight(v);
   if (v->isInput) {
     const auto& ins = g_.inputs();
@@ -81,12 +81,11 @@ llvm::Value* Emitter::addr(const ir::Value* v) {
 }
 
 llvm::Value* Emitter::temp(const Step& s, size_t i, int64_t extraBytesPerSlot) {
-  return b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(slots_, i64(s.tempOffsets.at(i) + extraBytesPerSlot)));
+  return b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(slots_, i64(s.temps.at(i).offsetPerSlot + extraBytesPerSlot)));
 }
 
 llvm::Value* Emitter::rows(const ir::Value* v) {
-  if (auto a = plan_.aliases.find(v); a != plan_.aliases.end()) v = a->second;
-  switch (plan_.layouts.at(v)) {
+  switch (plan_.layoutOf(v)) {
     case Layout::Token: return tokens_;
     case Layout::Batch: return batch_;
     case Layout::Padded: return slots_;
@@ -115,6 +114,7 @@ void Emitter::emitStep(const Step& s) {
   switch (s.kind) {
     case K::Elementwise: return emitElementwise(*this, s);
     case K::CumSum: return emitCumSum(*this, s);
+    case K::Pack: return emitPack();
     case K::EmbedLayerNorm: return emitEmbedLayerNorm(*this, s);
     case K::Linear: return emitLinear(*this, s);
     case K::LayerNorm: return emitLayerNorm(*this, s);
@@ -141,7 +141,7 @@ void Emitter::emitOutputs() {
   for (size_t i = 0; i < outs.size(); ++i) {
     const ir::Value* o = outs[i];
     llvm::Value* dst = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), out_, i), o->name);
-    const ir::Value* src = plan_.aliases.count(o) ? plan_.aliases.at(o) : o;
+    const ir::Value* src = plan_.resolve(o);
     const Layout l = plan_.layouts.at(src);
     const int64_t elem = static_cast<int64_t>(ir::dtypeSize(o->type.dtype));
     if (l == Layout::Token) {
@@ -180,21 +180,13 @@ llvm::Function* Emitter::emitBody(const std::string& name) {
   tok_ = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(slots_, i64(plan_.tokOffset)), "tok");
   rowOf_ = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(slots_, i64(plan_.rowOfOffset)), "row_of");
   seqStart_ = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, b_.CreateMul(slots_, i64(plan_.seqStartOffset)), "seq_start");
-  // The planner put the [batch, seq] arithmetic first: the mask is known
-  // before packing, and packing before any token-layout step.
-  bool packed = false;
+  // The plan put the [batch, seq] arithmetic first, then the packing: the
+  // mask is known before packing, and packing before any token-layout step.
   for (size_t i = 0; i < plan_.steps.size(); ++i) {
-    const Step& s = plan_.steps[i];
     emitProfileMark(i);
-    const bool padded = s.kind == Step::Kind::Elementwise || s.kind == Step::Kind::CumSum;
-    if (!padded && !packed) {
-      emitPack();
-      packed = true;
-    }
-    emitStep(s);
+    emitStep(plan_.steps[i]);
   }
   emitProfileMark(plan_.steps.size());
-  if (!packed) emitPack();
   emitOutputs();
   b_.CreateRet(b_.getInt32(0));
   return fn_;

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "codegen_cpu/plan.h"
+#include "codegen_cpu/target.h"
 #include "kernels/gemm.h"
 
 namespace bertc::cpu {
@@ -53,7 +53,7 @@ class Emitter {
   llvm::Value* addrOrNull(const ir::Value* v) { return v ? (v->isConstant() ? weight(v) : addr(v)) : null(); }
   /// Rows of a token- or batch-layout value at run time: T or batch.
   llvm::Value* rows(const ir::Value* v);
-  /// A temp of step s.
+  /// A temp of step s (plus an offset in bytes per slot into it).
   llvm::Value* temp(const Step& s, size_t i, int64_t extraBytesPerSlot = 0);
 
   /// Calls the model-library function `name`.

@@ -3,30 +3,13 @@
 
 #include <cctype>
 
+#include "codegen_common/c_names.h"
 #include "codegen_cpu/compile.h"
 
 namespace bertc::cpu {
 
-const char* cType(ir::DType t) {
-  switch (t) {
-    case ir::DType::F32: return "float";
-    case ir::DType::F64: return "double";
-    case ir::DType::I32: return "int32_t";
-    case ir::DType::I64: return "int64_t";
-    case ir::DType::Bool:
-    case ir::DType::U8: return "uint8_t";
-    case ir::DType::I8: return "int8_t";
-    default: return "void";
-  }
-}
-
-/// A C parameter name for a tensor name ("input_ids", "onnx::Add_5" -> "onnx__Add_5").
-std::string paramName(const std::string& name, const std::string& fallback) {
-  std::string p;
-  for (char c : name) p += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  if (p.empty() || std::isdigit(static_cast<unsigned char>(p[0]))) p = fallback;
-  return p;
-}
+using codegen::cType;
+using codegen::paramName;
 
 namespace {
 
@@ -53,7 +36,7 @@ std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& 
     const ir::Value* v = g.inputs()[i];
     params += fmt::format(",\n    const {}* {}", cType(v->type.dtype), paramName(v->name, fmt::format("input{}", i)));
     std::string range;
-    if (auto it = plan.idRanges.find(v); it != plan.idRanges.end()) range = fmt::format(", values in [0, {})", it->second);
+    if (auto it = plan.idLimits.find(v); it != plan.idLimits.end()) range = fmt::format(", values in [0, {})", it->second);
     inputDocs += fmt::format(" *   input {} \"{}\": {} {}{}\n", i, v->name, cType(v->type.dtype), shapeText(v, plan), range);
   }
   for (size_t i = 0; i < g.outputs().size(); ++i) {

@@ -24,7 +24,6 @@ struct GeneratedModule {
 /// Plans g and emits the whole module (library + model), not yet optimized.
 Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, const std::string& file,
                                     const CompileOptions& opts);
-void initLlvmTarget();
 std::unique_ptr<llvm::TargetMachine> makeTargetMachine(const Target& t);
 /// The O2 pipeline, after which kernels are inlined into the generated
 /// functions where LLVM finds it pays and unused library code is gone.

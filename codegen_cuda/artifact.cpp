@@ -16,8 +16,8 @@
 #include <cctype>
 #include <cstddef>
 
-#include "codegen_cpu/compile.h"
-#include "codegen_cpu/module.h"
+#include "codegen_common/c_names.h"
+#include "codegen_common/llvm_target.h"
 #ifdef BERTC_HAVE_NVRTC
 #include "codegen_cuda/nvrtc.h"
 #endif
@@ -223,9 +223,7 @@ Status writeObject(const CudaModel& model, const std::string& path) {
   llvm::LLVMContext c;
   llvm::Module m(model.name(), c);
   // Plain x86-64: the object holds data only.
-  cpu::Target target;
-  target.cpu = "x86-64";
-  auto tm = cpu::makeTargetMachine(target);
+  auto tm = codegen::makeTargetMachine("x86-64");
   m.setTargetTriple(tm->getTargetTriple().str());
   const llvm::DataLayout dl = tm->createDataLayout();
   m.setDataLayout(dl);
@@ -234,16 +232,7 @@ Status writeObject(const CudaModel& model, const std::string& path) {
                                      model.name() + "_cuda_model");
   g->setAlignment(llvm::Align(16));
 
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-  if (ec) return Status::error(fmt::format("{}: cannot write: {}", path, ec.message()));
-  llvm::legacy::PassManager pm;
-  BERTC_INTERNAL_ASSERT(!tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile),
-                        "LLVM cannot emit an object file");
-  pm.run(m);
-  os.close();
-  if (os.has_error()) return Status::error(fmt::format("{}: write failed: {}", path, os.error().message()));
-  return Status();
+  return codegen::writeModule(m, *tm, codegen::FileKind::Object, path);
 }
 
 std::string headerText(const CudaModel& model, const ir::Graph& g) {
@@ -254,19 +243,19 @@ std::string headerText(const CudaModel& model, const ir::Graph& g) {
   std::string params, ins, outs, docs;
   for (size_t i = 0; i < g.inputs().size(); ++i) {
     const ir::Value* v = g.inputs()[i];
-    const std::string name = cpu::paramName(v->name, fmt::format("input{}", i));
-    params += fmt::format(",\n    const {}* {}", cpu::cType(v->type.dtype), name);
+    const std::string name = codegen::paramName(v->name, fmt::format("input{}", i));
+    params += fmt::format(",\n    const {}* {}", codegen::cType(v->type.dtype), name);
     ins += (i ? ", " : "") + name;
     const auto& in = plan.inputs[i];
-    docs += fmt::format(" *   input {} \"{}\": {} [batch, seq]{}\n", i, v->name, cpu::cType(v->type.dtype),
+    docs += fmt::format(" *   input {} \"{}\": {} [batch, seq]{}\n", i, v->name, codegen::cType(v->type.dtype),
                         in.isMask  ? " (the attention mask: nonzero = a real token)"
                         : in.idLimit > 0 ? fmt::format(", each in [0, {})", in.idLimit)
                                          : std::string());
   }
   for (size_t o = 0; o < plan.outputs.size(); ++o) {
     const auto& out = plan.outputs[o];
-    const std::string name = cpu::paramName(out.name, fmt::format("output{}", o));
-    const char* type = cpu::cType(static_cast<ir::DType>(out.dtype));
+    const std::string name = codegen::paramName(out.name, fmt::format("output{}", o));
+    const char* type = codegen::cType(static_cast<ir::DType>(out.dtype));
     params += fmt::format(",\n    {}* {}", type, name);
     outs += (o ? ", " : "") + name;
     docs += fmt::format(" *   output {} \"{}\": {} {}\n", o, out.name, type,

@@ -12,7 +12,7 @@
 ///  * a fused graph that the writer writes and the importer refuses.
 #include <cstdint>
 
-#include "codegen_cpu/plan.h"
+#include "codegen_cpu/target.h"
 #include "frontend/onnx_export.h"
 #include "frontend/onnx_import.h"
 #include "fuzz/fuzz_support.h"
@@ -74,9 +74,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   analyse(g);
   (void)bertc::passes::formatReport(before, bertc::passes::fusionReport(g));
 
-  auto plan = bertc::cpu::planGraph(g, {}, kName);
+  auto plan = bertc::cpu::planGraph(g, 0, 0, kName);
   if (plan.ok())
-    (void)bertc::cpu::describePlan(g, *plan);
+    (void)bertc::plan::printPlan(g, *plan);
   else
     checkMessage("plan", plan.message(), kName + ": ");
 

@@ -43,12 +43,12 @@ std::vector<ir::Tensor> makeInputs(const ir::Graph& g, const cpu::Plan& plan, co
   std::vector<ir::Tensor> inputs;
   for (const ir::Value* in : g.inputs()) {
     ir::Tensor t = ir::Tensor::allocate(in->type.dtype, {c.batch, c.seq});
-    auto range = plan.idRanges.find(in);
+    auto range = plan.idLimits.find(in);
     for (int64_t i = 0; i < c.batch * c.seq; ++i) {
       const bool r = real[i / c.seq][i % c.seq];
       int64_t v = 0;
       if (in == mask) v = r;
-      else if (range != plan.idRanges.end() && r) v = std::uniform_int_distribution<int64_t>(1, range->second - 1)(rng);
+      else if (range != plan.idLimits.end() && r) v = std::uniform_int_distribution<int64_t>(1, range->second - 1)(rng);
       t.setInt(static_cast<size_t>(i), v);
     }
     inputs.push_back(std::move(t));

@@ -1,0 +1,33 @@
+// The CPU target as the lowering plan (passes/plan.h) sees it, and what the
+// CPU code generator adds to a plan: its kernels' epilogue codes and the
+// attention kernel's per-worker scratch.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "passes/plan.h"
+
+namespace bertc::cpu {
+
+using plan::Buffer;
+using plan::Layout;
+using plan::Plan;
+using plan::Step;
+
+/// fp32 activations; the packing arrays at the arena's start; 64-byte
+/// (cache line, AVX-512 vector) alignment; GEMMs that fold every epilogue.
+const plan::TargetCaps& targetCaps();
+
+/// plan::planGraph for the CPU target; 0 for a bound takes the default.
+Result<Plan> planGraph(const ir::Graph& g, int64_t maxBatch, int64_t maxSeq, const std::string& file);
+
+/// The model library's BERTC_K_EPI_* constant of an epilogue.
+int epilogueCode(plan::Epilogue e);
+
+/// Attention's per-worker scratch at the plan's longest sequence, in floats.
+int64_t workerScratchFloats(const ir::Graph& g, const Plan& p);
+
+}  // namespace bertc::cpu
