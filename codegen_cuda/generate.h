@@ -4,7 +4,7 @@
 // (runtime_stub/cuda/bertc_cuda.h) runs: kernel launches and cuBLASLt GEMMs
 // over arena buffers, with the weights in the storage precision.
 //
-// What runs where, mirroring the CPU target (codegen_cpu/plan.h): tokens are
+// What runs where is the lowering plan's (passes/plan.h), as on the CPU: tokens are
 // packed by the attention mask (kernels/tokens.cuh); GEMMs (MatMul, Linear,
 // Attention's projections) are cuBLASLt calls with bias, ReLU or residual
 // epilogues, so they need no kernel here; everything else is a kernel of
@@ -19,6 +19,7 @@
 #include "bertc_cuda.h"
 #include "ir/graph.h"
 #include "ir/status.h"
+#include "passes/plan.h"
 
 namespace bertc::cuda {
 
@@ -26,6 +27,9 @@ namespace bertc::cuda {
 enum class Precision { Fp16, Fp32 };
 
 const char* precisionName(Precision p);
+
+/// The CUDA target as the lowering plan (passes/plan.h) sees it.
+const plan::TargetCaps& targetCaps(Precision p);
 
 /// One extern "C" __global__ entry point of the generated program.
 struct KernelSpec {

@@ -35,12 +35,26 @@ bool isPaddedOp(OpKind op) {
   }
 }
 
+/// The ops a plan has steps for (after the default pipeline's fusions).
+bool isLowered(OpKind op) {
+  switch (op) {
+    case OpKind::Identity: case OpKind::EmbedLayerNorm: case OpKind::LayerNorm: case OpKind::SkipLayerNorm:
+    case OpKind::BiasGelu: case OpKind::FastGelu: case OpKind::Gelu: case OpKind::MatMul: case OpKind::Linear:
+    case OpKind::Attention: case OpKind::Gather: case OpKind::MeanPool:
+      return true;
+    default:
+      return isPaddedOp(op);
+  }
+}
+
 class Planner {
  public:
   Planner(const ir::Graph& g, const TargetCaps& caps, const std::string& file) : g_(g), caps_(caps), file_(file) {}
 
   Plan run(const PlanOptions& opts) {
     plan_.target = caps_.name;
+    for (const auto& n : g_.nodes())
+      if (!isLowered(n->op)) failAt(*n, fmt::format("is not supported by {}", target()));
     findDims(opts);
     planInputs();
     findMask();
@@ -117,6 +131,15 @@ class Planner {
            std::find(caps_.paddedDtypes.begin(), caps_.paddedDtypes.end(), t) != caps_.paddedDtypes.end();
   }
 
+  /// "f32, f64, u8, i8, i32, i64 or bool".
+  std::string paddedDtypeNames() const {
+    std::string s;
+    for (size_t i = 0; i < caps_.paddedDtypes.size(); ++i)
+      s += std::string(i == 0 ? "" : i + 1 == caps_.paddedDtypes.size() ? " or " : ", ") +
+           std::string(ir::dtypeName(caps_.paddedDtypes[i]));
+    return s;
+  }
+
   void setLayout(const Value* v, Layout l, DType stored) {
     plan_.layouts[v] = l;
     plan_.precision[v] = stored;
@@ -128,7 +151,8 @@ class Planner {
         fail(fmt::format("input '{}' is not [batch, seq] like the token ids; {} takes only [batch, seq] inputs",
                          in->name, target()));
       if (!paddedDtype(in->type.dtype))
-        fail(fmt::format("input '{}' is {}, which {} does not read", in->name, ir::dtypeName(in->type.dtype), target()));
+        fail(fmt::format("input '{}' is {}; {} takes {} inputs", in->name, ir::dtypeName(in->type.dtype), target(),
+                         paddedDtypeNames()));
       setLayout(in, Layout::Padded, in->type.dtype);
     }
   }

@@ -224,7 +224,7 @@ TEST_CASE("the CUDA target refuses inputs its kernels cannot read", "[cuda]") {
   auto set = cuda::generateKernels(**g, Precision::Fp16, "m.onnx");
   REQUIRE_FALSE(set.ok());
   CHECK(set.message() ==
-        "m.onnx: input 'token_type_ids' is f16; the CUDA target takes integer, bool, float32 or float64 inputs");
+        "m.onnx: input 'token_type_ids' is f16; the CUDA target takes f32, f64, u8, i8, i32, i64 or bool inputs");
 }
 
 TEST_CASE("the CUDA generator names the node and op it cannot lower", "[cuda]") {
