@@ -14,7 +14,9 @@
 #include "codegen_cpu/compile.h"
 #include "ir/output_file.h"
 #include "codegen_cuda/artifact.h"
+#include "codegen_cuda/generate.h"
 #include "passes/pipeline.h"
+#include "passes/plan.h"
 
 namespace bertc::cli {
 namespace {
@@ -27,6 +29,7 @@ struct CompileFlags {
   std::string emit = "obj";
   std::string arch;  ///< CUDA targets: comma-separated sm_XX
   bool verbose = false;
+  bool printPlan = false;
   cpu::CompileOptions cpu;
   bool nameGiven = false;
   bool cpuGiven = false;
@@ -165,6 +168,13 @@ int runCompile(CompileFlags& f) {
   auto run = passes::runPipeline(*g, passes::PipelineOptions{});
   if (!run.ok()) return reportError(f.model + ": " + run.message());
   lap("fuse");
+  if (f.printPlan) {
+    const cuda::Precision precision = f.target == "cuda-fp16" ? cuda::Precision::Fp16 : cuda::Precision::Fp32;
+    const plan::TargetCaps& caps = cuda ? cuda::targetCaps(precision) : cpu::targetCaps();
+    auto planned = plan::planGraph(*g, caps, plan::PlanOptions{f.cpu.maxBatch, f.cpu.maxSeq}, f.model);
+    if (!planned) return reportError(planned.message());
+    fmt::print("{}", plan::printPlan(*g, *planned));
+  }
   if (cuda) return compileCuda(f, *g, lap, outputs);
   if (f.verbose) f.cpu.progress = [](const std::string& line) { fmt::print(stderr, "bertc: {}\n", line); };
   Status st = cpu::compileToFiles(*g, f.model, f.cpu, outputs.object->tempPath(), outputs.header->tempPath());
@@ -199,6 +209,8 @@ Command addCompile(CLI::App& app) {
                   "obj, asm (to check the hot loops) or llvm; for the CUDA targets obj or cu (the kernels' CUDA C)")
       ->capture_default_str();
   sub->add_flag("-v,--verbose", f->verbose, "print each stage's time");
+  sub->add_flag("--print-plan", f->printPlan,
+                "print the lowering plan (each value's layout, precision and arena offset; the kernel steps) to stdout");
   return [f]() -> int { return runCompile(*f); };
 }
 

@@ -67,9 +67,9 @@ std::string where(const Plan& plan, const ir::Value* v) {
 }  // namespace
 
 std::string printPlan(const ir::Graph& g, const Plan& plan) {
-  std::string out = fmt::format("plan for the {} target: batch {} <= {}, seq {} <= {} (at least {})\n", plan.target,
-                                plan.batchDim.str(g.symbols()), plan.maxBatch, plan.seqDim.str(g.symbols()),
-                                plan.maxSeq, plan.minSeq);
+  std::string out = fmt::format("plan for the {} target\n", plan.target);
+  out += fmt::format("  batch: dim {}, at most {}\n", plan.batchDim.str(g.symbols()), plan.maxBatch);
+  out += fmt::format("  seq: dim {}, at most {}, at least {}\n", plan.seqDim.str(g.symbols()), plan.maxSeq, plan.minSeq);
   out += fmt::format("  arena: {} bytes per batch*seq slot", plan.bytesPerSlot);
   if (plan.seqStartOffset > 0)
     out += fmt::format("; packing arrays tok @{}, row_of @{}, seq_start @{}", plan.tokOffset, plan.rowOfOffset,
@@ -83,21 +83,23 @@ std::string printPlan(const ir::Graph& g, const Plan& plan) {
   }
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const Step& s = plan.steps[i];
-    out += fmt::format("  {:>3} {:<15}", i, kindName(s.kind));
-    if (s.node) out += fmt::format(" {} {}", s.node->describe().substr(5), "");
-    if (s.out) out += fmt::format("-> {}: {}", valueText(plan, s.out), where(plan, s.out));
+    out += fmt::format("  step {} {}", i, kindName(s.kind));
+    if (s.node) out += " " + s.node->describe();
+    out += "\n";
+    if (s.out) out += fmt::format("      -> {}: {}\n", valueText(plan, s.out), where(plan, s.out));
     if (s.kind == Step::Kind::Linear || s.kind == Step::Kind::Attention)
-      out += fmt::format(" epilogue {}", epilogueName(s.epilogue));
-    if (s.fused) out += fmt::format(" folds {}", s.fused->describe().substr(5));
+      out += fmt::format("      epilogue {}\n", epilogueName(s.epilogue));
+    if (s.fused) out += fmt::format("      folds {}\n", s.fused->describe());
     if (!s.reads.empty()) {
-      out += " reads";
+      out += "      reads";
       for (const ir::Value* r : s.reads) out += " " + valueText(plan, r);
+      out += "\n";
     }
     for (const Step::Temp& t : s.temps)
-      out += fmt::format(" temp @{} +{} ({})", t.offsetPerSlot, t.bytesPerSlot, t.what);
-    out += "\n";
+      out += fmt::format("      temp @{} +{}: {}\n", t.offsetPerSlot, t.bytesPerSlot, t.what);
   }
-  for (const ir::Value* o : g.outputs()) out += fmt::format("  output {}: {}\n", valueText(plan, o), where(plan, plan.resolve(o)));
+  for (const ir::Value* o : g.outputs())
+    out += fmt::format("  output {}: {}\n", valueText(plan, o), where(plan, plan.resolve(o)));
   return out;
 }
 
