@@ -22,10 +22,6 @@ Emitter::Emitter(llvm::Module& m, const ir::Graph& g, const Plan& plan, Isa isa,
                                       llvm::GlobalValue::ExternalLinkage, nullptr, "__bertc_weights_placeholder");
 }
 
-void Emitter::fail(const ir::Node& n, const std::string& what) const {
-  throw UserError(fmt::format("{}: {}: {}", file_, n.describe(), what));
-}
-
 int64_t Emitter::appendBlob(const void* data, size_t bytes) {
   const size_t at = (blob_.size() + 63) / 64 * 64;
   blob_.resize(at + bytes);

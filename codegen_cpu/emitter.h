@@ -70,9 +70,6 @@ class Emitter {
   llvm::Value* rowOf() const { return rowOf_; }
   llvm::Value* seqStart() const { return seqStart_; }
 
-  /// A one-line error naming the node, for what only shows when emitting.
-  [[noreturn]] void fail(const ir::Node& n, const std::string& what) const;
-
  private:
   int64_t appendBlob(const void* data, size_t bytes);
   llvm::Value* blobAddr(int64_t offset);

@@ -60,12 +60,7 @@ int elementwiseCode(ir::OpKind op) {
   }
 }
 
-Emitter::Emitter(const ir::Graph& g, const plan::Plan& plan, KernelSet& set, std::string file)
-    : g_(g), plan_(plan), set_(set), file_(std::move(file)) {}
-
-void Emitter::fail(const ir::Node& n, const std::string& what) const {
-  throw UserError(fmt::format("{}: {}: {}", file_, n.describe(), what));
-}
+Emitter::Emitter(const ir::Graph& g, const plan::Plan& plan, KernelSet& set) : g_(g), plan_(plan), set_(set) {}
 
 bertc_cuda_arg Emitter::at(const ir::Value* v) const {
   v = plan_.resolve(v);

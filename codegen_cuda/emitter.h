@@ -27,7 +27,7 @@ enum class Form { Raw, Store, StoreTransposed };
 
 class Emitter {
  public:
-  Emitter(const ir::Graph& g, const plan::Plan& plan, KernelSet& set, std::string file);
+  Emitter(const ir::Graph& g, const plan::Plan& plan, KernelSet& set);
 
   /// Every step, then the outputs' copies.
   void emitAll();
@@ -68,15 +68,12 @@ class Emitter {
   /// The whole CUDA C program: the kernel library and the entry points.
   std::string program() const;
 
-  [[noreturn]] void fail(const ir::Node& n, const std::string& what) const;
-
  private:
   void emitStep(const Step& s);
 
   const ir::Graph& g_;
   const plan::Plan& plan_;
   KernelSet& set_;
-  std::string file_;
   std::map<std::pair<const ir::Value*, Form>, int64_t> weightAt_;
 };
 

@@ -84,7 +84,7 @@ Result<KernelSet> generateKernels(const ir::Graph& g, Precision precision, const
       lp.inputs.push_back({in->name, static_cast<int>(in->type.dtype), in == mask,
                            limit == p.idLimits.end() ? 0 : limit->second});
     }
-    Emitter e(g, p, set, file);
+    Emitter e(g, p, set);
     e.emitAll();
     lp.arenaBytesPerSlot = static_cast<uint64_t>(p.bytesPerSlot);
     set.source = e.program();

@@ -27,8 +27,6 @@ bool isConstSplat(const Value* v, double x) {
   return true;
 }
 
-std::vector<Node*> usersOf(const ir::Graph& g, const Value* v) { return g.users(v); }
-
 bool isGraphOutput(const ir::Graph& g, const Value* v) {
   return std::find(g.outputs().begin(), g.outputs().end(), v) != g.outputs().end();
 }

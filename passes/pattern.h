@@ -24,8 +24,6 @@ ir::Node* defOf(const ir::Value* v);
 std::optional<double> constScalar(const ir::Value* v);
 /// True if v is a constant with every element equal to `x`.
 bool isConstSplat(const ir::Value* v, double x);
-/// The users of v (nodes taking it as an operand).
-std::vector<ir::Node*> usersOf(const ir::Graph& g, const ir::Value* v);
 /// True if v is used by exactly one node and is not a graph output, so a
 /// fusion may absorb the node that makes it.
 bool hasOneUse(const ir::Graph& g, const ir::Value* v);
