@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/checked.h"
 #include "ir/printer.h"
 #include "ir/shape_infer.h"
 #include "ir/verify.h"
@@ -48,9 +49,6 @@ struct ParseError {
 
 [[noreturn]] void failAt(const Token& t, const std::string& message) { throw ParseError{t.line, t.col, message}; }
 
-bool isNameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':' || c == '-' || c == '#';
-}
 bool isIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 class Lexer {
@@ -75,7 +73,7 @@ class Lexer {
         if (peek() == '"') {
           t.text = string(t);
         } else {
-          while (pos_ < src_.size() && isNameChar(src_[pos_])) t.text += advance();
+          while (pos_ < src_.size() && isPlainNameChar(src_[pos_])) t.text += advance();
           if (t.text.empty()) failAt(t, "expected a value name after '%'");
         }
       } else if (c == '"') {
@@ -93,8 +91,9 @@ class Lexer {
         t.kind = Tok::Punct;
         t.text = std::string(1, advance());
       } else {
-        failAt(t, std::isprint(static_cast<unsigned char>(c)) ? std::string("unexpected character '") + c + "'"
-                                                              : "unexpected byte " + std::to_string(+static_cast<unsigned char>(c)));
+        auto byte = static_cast<unsigned char>(c);
+        failAt(t, std::isprint(byte) ? std::string("unexpected character '") + c + "'"
+                                     : "unexpected byte " + std::to_string(+byte));
       }
       out.push_back(std::move(t));
     }
@@ -196,6 +195,8 @@ T toFloat(const Token& t, std::string_view text) {
   T v{};
   const char* end = text.data() + text.size();
   auto r = std::from_chars(text.data(), end, v);
+  if (r.ec == std::errc::result_out_of_range && r.ptr == end)
+    failAt(t, t.text + " is out of range for " + (sizeof(T) == 4 ? "f32" : "f64"));
   if (r.ec != std::errc() || r.ptr != end) failAt(t, "expected a number, got " + t.text);
   return v;
 }
@@ -208,6 +209,11 @@ double toAttrFloat(const Token& t) {
     return static_cast<double>(toFloat<float>(t, s.substr(0, s.size() - 1)));
   return toFloat<double>(t, s);
 }
+
+/// The largest constant the parser makes: a typo in a hand-written shape
+/// fails here instead of allocating and filling gigabytes (XLM-R base's
+/// 768 MB embedding table fits).
+constexpr uint64_t kMaxConstantBytes = uint64_t{4} << 30;
 
 /// FNV-1a of a name: the seed of a constant's pseudo-random data.
 uint64_t fnv1a(const std::string& s) {
@@ -236,7 +242,7 @@ void fillPseudoRandom(Tensor& t, const std::string& seedName) {
   }
 }
 
-/// `s` with the symbols in `m` replaced by their expressions.
+/// `e` with the symbols in `m` replaced by their expressions.
 SymExpr substitute(const SymExpr& e, const std::map<SymId, SymExpr>& m) {
   if (m.empty()) return e;
   SymExpr r;
@@ -409,11 +415,11 @@ class Parser {
   }
 
   static Tensor allocate(const Token& at, DType dtype, std::vector<int64_t> shape) {
-    try {
-      return Tensor::allocate(dtype, std::move(shape));
-    } catch (const UserError& e) {
-      failAt(at, e.what());
-    }
+    auto bytes = checkedTensorBytes(dtype, shape);
+    if (!bytes || *bytes > kMaxConstantBytes)
+      failAt(at, "a " + std::string(dtypeName(dtype)) + shapeString(shape) + " constant is larger than the " +
+                     std::to_string(kMaxConstantBytes >> 30) + " GiB the parser makes");
+    return Tensor::allocate(dtype, std::move(shape));
   }
 
   /// [v, ...] into t (exactly numel elements), each read in t's dtype.
@@ -467,11 +473,18 @@ class Parser {
     return t;
   }
 
+  /// input %x : type. A fixed dim is at most 2^40, as the ONNX importer
+  /// allows, so that shape arithmetic on it cannot overflow.
   void parseInput() {
     take();
     const Token& name = takeNewValue();
     expect(":");
-    values_[name.text] = g_->addInput(name.text, *parseType(false));
+    const Token& at = peek();
+    Type type = *parseType(false);
+    for (const SymExpr& d : type.shape)
+      if (auto c = d.constValue(); c && (*c < 0 || *c > (int64_t{1} << 40)))
+        failAt(at, "input dim " + std::to_string(*c) + " is out of range");
+    values_[name.text] = g_->addInput(name.text, std::move(type));
   }
 
   /// const %c : dtype[dims] [= [values]]; without values, pseudo-random data.
@@ -693,7 +706,10 @@ Result<std::unique_ptr<Graph>> parseGraph(std::string_view text, const std::stri
   try {
     return Parser(Lexer(text).run()).run();
   } catch (const ParseError& e) {
-    return Status::error(file + ":" + std::to_string(e.line) + ":" + std::to_string(e.col) + ": " + e.message);
+    // One line even when the message quotes text with a newline in it.
+    std::string msg = file + ":" + std::to_string(e.line) + ":" + std::to_string(e.col) + ": ";
+    for (char c : e.message) msg += c == '\n' ? std::string("\\n") : c == '\r' ? std::string("\\r") : std::string(1, c);
+    return Status::error(msg);
   }
 }
 

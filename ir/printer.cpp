@@ -11,22 +11,22 @@
 #include <unordered_set>
 
 namespace bertc::ir {
+
+bool isPlainNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':' || c == '-' ||
+         c == '#';
+}
+
 namespace {
 
-bool isPlainName(const std::string& s) {
-  if (s.empty()) return false;
-  for (char c : s)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == ':' || c == '-' ||
-          c == '#'))
-      return false;
-  return true;
-}
+bool isPlainName(const std::string& s) { return !s.empty() && std::all_of(s.begin(), s.end(), isPlainNameChar); }
 
 /// Symbol names sit inside dim expressions, where `-` and `.` would read as
 /// arithmetic: only C identifiers go unquoted.
 bool isIdentifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 /// "text" with `"` and `\` escaped and control bytes as \n, \t or \xHH, so a

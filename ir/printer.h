@@ -43,5 +43,8 @@ inline constexpr int64_t kMaxPrintedElements = 8;
 std::string printGraph(const Graph& g);
 /// One node on one line, as printGraph writes it.
 std::string printNode(const Graph& g, const Node& n);
+/// The characters a value name may have to print unquoted after `%` (the
+/// exporters' `/model/layer.0/Add_output_0`); the parser reads the same set.
+bool isPlainNameChar(char c);
 
 }  // namespace bertc::ir

@@ -269,4 +269,11 @@ TEST_CASE("IR text: errors are one line with file:line:col", "[ir]") {
   CHECK_THAT(parseError("graph {\n  const %s : f32[2] = [1, \"a\"]\n", 2, 27), Catch::Contains("expected a number"));
   CHECK_THAT(parseError("graph {\n  input %\"open : f32[2]\n", 2, 9), Catch::Contains("unterminated string"));
   CHECK_THAT(parseError("", 1, 1), Catch::Contains("expected 'graph', got end of input"));
+  // A shape rule's message quoting a string with a newline stays one line.
+  CHECK_THAT(parseError(kHeader + "  %y = Gelu(%x) {approximate=\"a\\nb\"} : f32[batch, seq, 4]\n  return %y\n}\n", 4, 8),
+             Catch::Contains("approximate must be 'none' or 'tanh', got 'a\\nb'"));
+  CHECK_THAT(parseError(kHeader + "  const %c : f32[100000, 100000]\n  return %c\n}\n", 4, 14),
+             Catch::Contains("larger than the 4 GiB the parser makes"));
+  CHECK_THAT(parseError(kHeader + "  input %big : f32[2199023255553]\n  return %big\n}\n", 4, 16),
+             Catch::Contains("input dim 2199023255553 is out of range"));
 }
