@@ -1,10 +1,15 @@
-// Tests of canonicalize (passes/canonicalize.cpp) from inputs the fuzzers
-// found (fuzz/regressions/fuzz_pipeline/): the IR must verify after it.
+// Tests of canonicalize (passes/canonicalize.cpp): golden IR text for each
+// rewrite in its doc comment (test/golden/canonicalize_*.in.ir -> .ir), with
+// the same outputs on the reference interpreter before and after; and inputs
+// the fuzzers found (fuzz/regressions/fuzz_pipeline/), after which the IR
+// must verify.
 #include <catch2/catch.hpp>
 
 #include "ir/shape_infer.h"
 #include "ir/verify.h"
 #include "passes/canonicalize.h"
+#include "test/fusion_graphs.h"
+#include "test/golden.h"
 
 using namespace bertc;
 using ir::DType;
@@ -39,4 +44,40 @@ TEST_CASE("CSE leaves two Reshapes whose -1 dims are different symbols, keeping 
   auto st = ir::verify(g);
   INFO(st.message());
   CHECK(st.ok());
+}
+
+TEST_CASE("canonicalize golden: Identity, a Cast to the same type and a one-operand Concat are bypassed", "[optimize]") {
+  auto run = test::checkPassGolden("canonicalize_identity", passes::canonicalize, {OpKind::Identity, OpKind::Concat});
+  CHECK(test::countOps(*run.after, OpKind::Cast) == 1);  // the one that converts
+  CHECK(test::fusedVsUnfusedError(*run.before, *run.after) == 0);
+}
+
+TEST_CASE("canonicalize golden: constants, static shape arithmetic and Div by a constant fold", "[optimize]") {
+  auto run = test::checkPassGolden("canonicalize_fold", passes::canonicalize,
+                                   {OpKind::Shape, OpKind::Gather, OpKind::Unsqueeze, OpKind::Concat, OpKind::Sqrt,
+                                    OpKind::Div});
+  CHECK(test::countOps(*run.after, OpKind::Reshape) == 1);
+  CHECK(test::countOps(*run.after, OpKind::Mul) == 1);
+  CHECK(test::fusedVsUnfusedError(*run.before, *run.after) <= 1e-6);
+}
+
+TEST_CASE("canonicalize golden: a Gemm with a constant B becomes MatMul and Add", "[optimize]") {
+  auto run = test::checkPassGolden("canonicalize_gemm", passes::canonicalize, {OpKind::Gemm});
+  CHECK(test::countOps(*run.after, OpKind::MatMul) == 2);
+  CHECK(test::countOps(*run.after, OpKind::Add) == 2);
+  CHECK(test::fusedVsUnfusedError(*run.before, *run.after) <= 1e-6);
+}
+
+TEST_CASE("canonicalize golden: equal nodes merge, dead nodes and constants go", "[optimize]") {
+  auto run = test::checkPassGolden("canonicalize_cse", passes::canonicalize, {OpKind::Exp});
+  CHECK(test::countOps(*run.after, OpKind::Transpose) == 2);
+  CHECK(test::countOps(*run.after, OpKind::Softmax) == 2);
+  CHECK(run.after->constants().empty());
+  CHECK(test::fusedVsUnfusedError(*run.before, *run.after) == 0);
+}
+
+TEST_CASE("canonicalize golden: what it must leave alone", "[optimize]") {
+  auto run = test::checkPassGolden("canonicalize_keeps", passes::canonicalize, {OpKind::MatMul});
+  CHECK(run.changes == 0);
+  CHECK(ir::printGraph(*run.after) == ir::printGraph(*run.before));
 }

@@ -1,8 +1,10 @@
 // fuse-embed-layernorm and fuse-pooler on hand-built embeddings and pooler:
 // golden IR after the passes, the old ops gone, the same outputs on the
-// reference interpreter, and the misses explained.
+// reference interpreter, and the misses explained. fuse-pooler's own golden
+// tests start from text (test/golden/fuse_pooler*.in.ir).
 #include <catch2/catch.hpp>
 
+#include "ir/printer.h"
 #include "ir/verify.h"
 #include "passes/fusions.h"
 #include "test/fusion_graphs.h"
@@ -129,4 +131,26 @@ TEST_CASE("fuse-embed-layernorm: token types that are not provably zero are not 
   REQUIRE(ctx.notes.size() == 1);
   CHECK(ctx.notes[0] == "fuse-embed-layernorm: node 'embeddings_norm' (LayerNorm): embed-layernorm: not exactly one "
                         "position lookup among the terms");
+}
+
+TEST_CASE("fuse-pooler golden: the bias after or before the MatMul, or none, becomes a tanh Linear", "[fusion]") {
+  auto run = test::checkPassGolden("fuse_pooler", passes::fusePooler, {OpKind::Tanh, OpKind::MatMul, OpKind::Add});
+  CHECK(run.changes == 3);
+  CHECK(test::countOps(*run.after, OpKind::Linear) == 3);
+  CHECK(test::countOps(*run.after, OpKind::Gather) == 3);  // the first token stays a strided read
+  CHECK(test::fusedVsUnfusedError(*run.before, *run.after) <= 1e-6);
+}
+
+TEST_CASE("fuse-pooler golden: near misses stay and say why", "[fusion]") {
+  auto run = test::checkPassGolden("fuse_pooler_misses", passes::fusePooler, {OpKind::Linear});
+  CHECK(run.changes == 0);
+  CHECK(ir::printGraph(*run.after) == ir::printGraph(*run.before));
+  std::string notes;
+  for (const auto& n : run.ctx.notes) notes += n + "\n";
+  CHECK_THAT(notes, Catch::Contains("node 'pooled_last' (Tanh): pooler: node 'last_token' (Gather): the dense layer "
+                                    "does not read the first token"));
+  CHECK_THAT(notes, Catch::Contains("node 'dense_dynamic' (MatMul): the weight is not a constant matrix"));
+  CHECK_THAT(notes, Catch::Contains("node 'pooled_shared' (Tanh): pooler: node 'biased_shared' (Add) is also used "
+                                    "outside the pooler"));
+  CHECK_THAT(notes, Catch::Contains("node 'plain_tanh' (Tanh): pooler: 'h': not a dense layer X W + b"));
 }

@@ -1,6 +1,7 @@
 // Tests of the normalisation and activation fusions (passes/fuse_layernorm.cpp,
 // fuse_gelu.cpp, fuse_skip_layernorm.cpp). Each exporter variant is built by
-// hand, fused, and checked three ways (STYLE.md §13): golden IR text
+// hand (or, for some, written as IR text: test/golden/<name>.in.ir), fused,
+// and checked three ways (STYLE.md §13): golden IR text
 // (test/golden/*.ir), the old op kinds gone, and the reference interpreter
 // agreeing before and after on seeded random inputs within 1e-5 (normalised
 // max error). Near misses must not fuse, and --explain must say why. The
@@ -122,6 +123,25 @@ passes::PassContext fuseAndCheck(Builder& b, std::vector<passes::PassFn> passes,
   return ctx;
 }
 
+/// fuseAndCheck for a graph read from test/golden/<name>.in.ir: the golden
+/// text and the ops gone (checkPassGolden), `changes` rewrites, and the
+/// interpreter's outputs unchanged within kTolerance.
+test::PassGoldenRun fuseTextAndCheck(const std::string& name, passes::PassFn pass, size_t changes,
+                                     const std::vector<OpKind>& gone) {
+  auto golden = test::checkPassGolden(name, pass, gone);
+  CHECK(golden.changes == changes);
+  auto inputs = randomInputs(*golden.before);
+  auto before = run(*golden.before, inputs);
+  auto after = run(*golden.after, inputs);
+  REQUIRE(after.size() == before.size());
+  for (size_t i = 0; i < after.size(); ++i) {
+    double err = test::normalizedMaxError(after[i], before[i]);
+    INFO("output " << golden.after->outputs()[i]->name << ": normalised max error " << err);
+    CHECK(err <= kTolerance);
+  }
+  return golden;
+}
+
 /// The notes joined, for Contains().
 std::string notes(const passes::PassContext& ctx) {
   std::string s;
@@ -166,17 +186,7 @@ TEST_CASE("fuse-layernorm: the chain's end is a graph output and keeps its name"
 }
 
 TEST_CASE("fuse-layernorm: TF/Keras rsqrt form, (X-mean)^2 as a Mul, [1,1,H] gamma, operands swapped", "[fusion]") {
-  Builder b;
-  Value* x = b.input("x");
-  Value* mean = b.op(OpKind::ReduceMean, "mean", {x}, {{"axes", std::vector<int64_t>{2}}, {"keepdims", int64_t{1}}});
-  Value* d = b.op(OpKind::Sub, "sub", {x, mean});
-  Value* var = b.op(OpKind::ReduceMean, "var", {b.op(OpKind::Mul, "square", {d, d})}, {{"axes", std::vector<int64_t>{2}}});
-  Value* rstd = b.op(OpKind::Reciprocal, "rsqrt",
-                     {b.op(OpKind::Sqrt, "sqrt", {b.op(OpKind::Add, "add_eps", {b.scalar("eps", 1e-3), var})})});
-  Value* n = b.op(OpKind::Mul, "normalize", {rstd, d});
-  Value* s = b.op(OpKind::Mul, "mul_gamma", {b.random("gamma", {1, 1, kHidden}, 0.5, 1.5), n});
-  b.output(b.op(OpKind::Add, "add_beta", {b.random("beta", {kHidden}, -0.5, 0.5), s}));
-  fuseAndCheck(b, {passes::fuseLayerNorm}, 1, "fuse_layernorm_tf", kLayerNormParts);
+  fuseTextAndCheck("fuse_layernorm_tf", passes::fuseLayerNorm, 1, kLayerNormParts);
 }
 
 TEST_CASE("fuse-layernorm: tf2onnx/Keras form with the scale folded into gamma", "[fusion]") {
@@ -392,10 +402,8 @@ Value* ffnIn(Builder& b, Value* x, bool biasFirst) {
 }
 
 TEST_CASE("fuse-bias-gelu: Gelu(Add(B, X)) -> BiasGelu(X, B)", "[fusion]") {
-  Builder b;
-  b.output(b.op(OpKind::Gelu, "gelu", {ffnIn(b, b.input("x"), true)}, {{"approximate", std::string("none")}}));
-  fuseAndCheck(b, {passes::fuseBiasGelu}, 1, "fuse_bias_gelu", {OpKind::Gelu, OpKind::Add});
-  CHECK(test::countOps(b.g, OpKind::BiasGelu) == 1);
+  auto golden = fuseTextAndCheck("fuse_bias_gelu", passes::fuseBiasGelu, 1, {OpKind::Gelu, OpKind::Add});
+  CHECK(test::countOps(*golden.after, OpKind::BiasGelu) == 1);
 }
 
 TEST_CASE("fuse-gelu then fuse-bias-gelu: decomposed erf GELU after a biased MatMul -> BiasGelu", "[fusion]") {
