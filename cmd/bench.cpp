@@ -43,6 +43,7 @@ struct BenchFlags {
   bool profile = false;
   bool json = false;
   uint64_t seed = 1;
+  std::string precision = "fp32";
   cpu::CompileOptions cpu;
 };
 
@@ -71,8 +72,8 @@ double percentile(std::vector<double> v, double p) {
 /// The CPU target through the ORC JIT.
 class CpuRunner : public BenchRunner {
  public:
-  CpuRunner(std::unique_ptr<cpu::JitModel> m, const ir::Graph& g, int threads, std::string isa)
-      : m_(std::move(m)), threads_(threads), isa_(std::move(isa)) {
+  CpuRunner(std::unique_ptr<cpu::JitModel> m, const ir::Graph& g, int threads, std::string isa, cpu::Precision p)
+      : m_(std::move(m)), threads_(threads), isa_(std::move(isa)), precision_(cpu::precisionName(p)) {
     const cpu::Plan& p = m_->plan();
     const ir::Value* mask = p.mask ? sourceInput(p.mask) : nullptr;
     for (size_t i = 0; i < g.inputs().size(); ++i) {
@@ -87,7 +88,9 @@ class CpuRunner : public BenchRunner {
     if (ctx_) m_->destroyContext(ctx_);
   }
 
-  std::string describe() const override { return fmt::format("cpu ({}), {} thread(s)", isa_, threads_); }
+  std::string describe() const override {
+    return fmt::format("cpu ({}), {} GEMMs on {}, {} thread(s)", isa_, precision_, m_->cpuTier(), threads_);
+  }
 
   std::vector<int64_t> outputShape(size_t o, int64_t batch, int64_t seq) const override {
     std::vector<int64_t> shape;
@@ -123,6 +126,7 @@ class CpuRunner : public BenchRunner {
   std::unique_ptr<cpu::JitModel> m_;
   int threads_;
   std::string isa_;
+  std::string precision_;
   std::vector<const ir::Value*> outputs_;
   void* ctx_ = nullptr;
   int64_t batch_ = 0, seq_ = 0;
@@ -135,6 +139,10 @@ int runBench(BenchFlags& f) {
   if (!cuda && f.target != "cpu")
     return reportError(fmt::format("bench: --target={}: expected cpu, cuda-fp16 or cuda-fp32", f.target));
   if (cuda && f.profile) return reportError("bench: --profile is for --target=cpu (use nsys for the CUDA targets)");
+  if (auto p = cpu::parsePrecision(f.precision)) f.cpu.precision = *p;
+  else return reportError(fmt::format("bench: --precision={}: expected fp32 or bf16", f.precision));
+  if (cuda && f.cpu.precision != cpu::Precision::Fp32)
+    return reportError("bench: --precision applies to --target=cpu (the CUDA targets' precision is in their name)");
   if (f.batch < 1 || f.seq < 0) return reportError("bench: --batch and --seq must be at least 1");
   if (f.batch > plan::kMaxBatchBound)
     return reportError(fmt::format("bench: --batch {} is above the largest supported, {}", f.batch, plan::kMaxBatchBound));
@@ -186,7 +194,7 @@ int runBench(BenchFlags& f) {
     const std::string isa = f.cpu.cpu == "native"
                                 ? fmt::format("native: {}, {}", target->cpu, cpu::isaName(target->isa))
                                 : f.cpu.cpu;
-    auto r = std::make_unique<CpuRunner>(std::move(*jit), *g, f.threads, isa);
+    auto r = std::make_unique<CpuRunner>(std::move(*jit), *g, f.threads, isa, f.cpu.precision);
     cpuRunner = r.get();
     runner = std::move(r);
   }
@@ -249,7 +257,7 @@ int runBench(BenchFlags& f) {
   for (int64_t l : lens) realTokens += l;
 
   // --compare: the reference interpreter on the original model, real tokens only.
-  std::vector<double> errors;
+  std::vector<double> errors, cosines;
   if (f.compare) {
     auto original = loadModelOrReport(f.model);
     if (!original) return 1;
@@ -259,17 +267,26 @@ int runBench(BenchFlags& f) {
       const ir::Tensor& a = outputs[o];
       const ir::Tensor& r = (*ref)[o];
       const bool tokenRows = a.shape().size() >= 2 && a.shape()[1] == f.seq && a.shape()[0] == f.batch;
-      const int64_t rowElems = tokenRows ? a.numel() / (f.batch * f.seq) : 0;
-      double maxErr = 0, maxRef = 0;
-      for (int64_t i = 0; i < a.numel(); ++i) {
-        if (tokenRows) {
-          const int64_t token = i / rowElems;
-          if (token % f.seq >= lens[static_cast<size_t>(token / f.seq)]) continue;
+      const bool seqRows = !tokenRows && a.shape().size() >= 2 && a.shape()[0] == f.batch;
+      // A row: one token's vector (token outputs), one sequence's (pooled).
+      const int64_t rowElems = tokenRows ? a.numel() / (f.batch * f.seq) : seqRows ? a.numel() / f.batch : a.numel();
+      double maxErr = 0, maxRef = 0, minCos = 1;
+      for (int64_t row = 0; row * rowElems < a.numel(); ++row) {
+        if (tokenRows && row % f.seq >= lens[static_cast<size_t>(row / f.seq)]) continue;
+        double dot = 0, na = 0, nr = 0;
+        for (int64_t i = row * rowElems; i < (row + 1) * rowElems; ++i) {
+          const double x = a.getDouble(i), y = r.getDouble(i);
+          maxErr = std::max(maxErr, std::fabs(x - y));
+          maxRef = std::max(maxRef, std::fabs(y));
+          dot += x * y;
+          na += x * x;
+          nr += y * y;
         }
-        maxErr = std::max(maxErr, std::fabs(a.getDouble(i) - r.getDouble(i)));
-        maxRef = std::max(maxRef, std::fabs(r.getDouble(i)));
+        if (na > 0 && nr > 0) minCos = std::min(minCos, dot / std::sqrt(na * nr));
+        else if (na != nr) minCos = 0;  // one all zero, the other not
       }
       errors.push_back(maxRef > 0 ? maxErr / maxRef : maxErr);
+      cosines.push_back(minCos);
     }
   }
 
@@ -298,7 +315,7 @@ int runBench(BenchFlags& f) {
   if (f.json) {
     JsonWriter j;
     j.beginObject().field("model", f.model).field("target", f.target).field("engine", m.describe());
-    if (!cuda) j.field("cpu", f.cpu.cpu);
+    if (!cuda) j.field("cpu", f.cpu.cpu).field("precision", f.precision);
     j.field("batch", f.batch).field("seq", f.seq).field("threads", static_cast<int64_t>(f.threads));
     j.field("real_tokens", realTokens).field("compile_seconds", compileSeconds);
     j.field("runs", static_cast<int64_t>(times.size())).field("median_ms", median).field("min_ms", minimum);
@@ -311,6 +328,9 @@ int runBench(BenchFlags& f) {
     if (f.compare) {
       j.beginObject("max_error");
       for (size_t o = 0; o < errors.size(); ++o) j.field(g->outputs()[o]->name.c_str(), errors[o]);
+      j.endObject();
+      j.beginObject("min_cosine");
+      for (size_t o = 0; o < cosines.size(); ++o) j.field(g->outputs()[o]->name.c_str(), cosines[o]);
       j.endObject();
     }
     if (f.profile) {
@@ -341,11 +361,15 @@ int runBench(BenchFlags& f) {
     fmt::print("profile    by step:\n");
     for (const auto& r : steps) fmt::print("  {:<70} {:9.3f} ms\n", r.what, r.ms);
   }
-  // fp16 storage rounds every activation to 11 bits: its bound is looser.
-  const double tolerance = f.target == "cuda-fp16" ? 2e-2 : 1e-4;
+  // fp16 storage rounds every activation to 11 bits, bf16 weights to 8:
+  // their bounds are looser.
+  const bool reduced = f.target == "cuda-fp16" || f.cpu.precision != cpu::Precision::Fp32;
+  const double tolerance = reduced ? 2e-2 : 1e-4;
   for (size_t o = 0; o < errors.size(); ++o)
-    fmt::print("compare    {}: max |a-b|/max|b| {:.2e} vs the reference interpreter{}\n", g->outputs()[o]->name,
-               errors[o], errors[o] <= tolerance ? "" : fmt::format("  ABOVE {:g}", tolerance));
+    fmt::print("compare    {}: max |a-b|/max|b| {:.2e}, min cosine {:.6f} (per {}) vs the reference interpreter{}\n",
+               g->outputs()[o]->name, errors[o], cosines[o],
+               outputs[o].shape().size() >= 2 && outputs[o].shape()[1] == f.seq ? "token" : "sequence",
+               errors[o] <= tolerance ? "" : fmt::format("  ABOVE {:g}", tolerance));
   return 0;
 }
 
@@ -370,7 +394,11 @@ Command addBench(CLI::App& app) {
   sub->add_option("--runs", f->runs, "timed runs (default: at least 10 and --min-time seconds)")->check(exactInteger());
   sub->add_option("--min-time", f->minTime, "seconds of timed runs")->capture_default_str();
   sub->add_option("--seed", f->seed, "random seed of the inputs")->capture_default_str();
-  sub->add_flag("--compare", f->compare, "report the max error against the reference interpreter on the original model");
+  sub->add_option("--precision", f->precision, "--target=cpu: fp32 or bf16 (GEMM weights in bfloat16)")
+      ->capture_default_str();
+  sub->add_flag("--compare", f->compare,
+                "report the max error and the minimum cosine (per token, or per sequence for pooled outputs) "
+                "against the reference interpreter on the original model");
   sub->add_flag("--profile", f->profile, "time every kernel step (adds a clock read per step)");
   sub->add_flag("--json", f->json, "print the results as JSON");
   return [f]() -> int { return runBench(*f); };

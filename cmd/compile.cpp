@@ -30,6 +30,7 @@ struct CompileFlags {
   std::string arch;  ///< CUDA targets: comma-separated sm_XX
   bool verbose = false;
   bool printPlan = false;
+  std::string precision = "fp32";  ///< --target=cpu: fp32 | bf16
   cpu::CompileOptions cpu;
   bool nameGiven = false;
   bool cpuGiven = false;
@@ -133,6 +134,10 @@ int runCompile(CompileFlags& f) {
     return reportError(fmt::format("compile: --emit={}: expected obj or cu for --target={}", f.emit, f.target));
   if (!cuda && f.emit == "cu") return reportError("compile: --emit=cu is for --target=cuda-fp16 and cuda-fp32");
   if (cuda && f.cpuGiven) return reportError("compile: --cpu applies to --target=cpu");
+  if (auto p = cpu::parsePrecision(f.precision)) f.cpu.precision = *p;
+  else return reportError(fmt::format("compile: --precision={}: expected fp32 or bf16", f.precision));
+  if (cuda && f.cpu.precision != cpu::Precision::Fp32)
+    return reportError("compile: --precision applies to --target=cpu (the CUDA targets' precision is in their name)");
   if (!cuda && !f.arch.empty()) return reportError("compile: --arch applies to --target=cuda-fp16 and cuda-fp32");
   if (f.emit == "obj" || f.emit == "cu") f.cpu.emit = cpu::EmitKind::Object;
   else if (f.emit == "asm") f.cpu.emit = cpu::EmitKind::Assembly;
@@ -170,7 +175,7 @@ int runCompile(CompileFlags& f) {
   lap("fuse");
   if (f.printPlan) {
     const cuda::Precision precision = f.target == "cuda-fp16" ? cuda::Precision::Fp16 : cuda::Precision::Fp32;
-    const plan::TargetCaps& caps = cuda ? cuda::targetCaps(precision) : cpu::targetCaps();
+    const plan::TargetCaps& caps = cuda ? cuda::targetCaps(precision) : cpu::targetCaps(f.cpu.precision);
     auto planned = plan::planGraph(*g, caps, plan::PlanOptions{f.cpu.maxBatch, f.cpu.maxSeq}, f.model);
     if (!planned) return reportError(planned.message());
     fmt::print("{}", plan::printPlan(*g, *planned));
@@ -209,6 +214,10 @@ Command addCompile(CLI::App& app) {
                   "obj, asm (to check the hot loops) or llvm; for the CUDA targets obj or cu (the kernels' CUDA C)")
       ->capture_default_str();
   sub->add_flag("-v,--verbose", f->verbose, "print each stage's time");
+  sub->add_option("--precision", f->precision,
+                  "--target=cpu: fp32 (exact) or bf16 (GEMM weights in bfloat16, half the size; fp32 accumulation, "
+                  "on AVX512-BF16 where the CPU has it)")
+      ->capture_default_str();
   sub->add_flag("--print-plan", f->printPlan,
                 "print the lowering plan (each value's layout, precision and arena offset; the kernel steps) to stdout");
   return [f]() -> int { return runCompile(*f); };

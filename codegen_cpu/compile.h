@@ -30,6 +30,7 @@ struct CompileOptions {
   std::string cpu = "x86-64-v3";  ///< x86-64-v3 | x86-64-v4 | native, as -march
   int64_t maxBatch = 0;           ///< 0: the default (plan.h)
   int64_t maxSeq = 0;
+  Precision precision = Precision::Fp32;  ///< --precision: how GEMM weights are stored and multiplied
   EmitKind emit = EmitKind::Object;
   /// JIT only: time every step (JitModel::profile). The object writer
   /// ignores it, so no artifact calls back into bertc.
@@ -54,7 +55,7 @@ Status compileToFiles(const ir::Graph& g, const std::string& file, const Compile
                       const std::string& outPath, const std::string& headerPath);
 
 /// The C header of a compiled model: the API documented for its users.
-std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name);
+std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name, Precision precision);
 
 /// A model compiled in process. The function pointers are the C API of
 /// bert.h with the model's prefix stripped (run_v takes arrays of inputs and
@@ -70,6 +71,7 @@ class JitModel {
   int (*runV)(void* ctx, int64_t batch, int64_t seq, const void* const* in, void* const* out) = nullptr;
   size_t (*scratchBytes)(int64_t batch, int64_t seq) = nullptr;
   const char* (*lastError)(const void* ctx) = nullptr;
+  const char* (*cpuTier)() = nullptr;  ///< the GEMM kernel tier the library picked on this CPU
 
   const Plan& plan() const { return plan_; }
 

@@ -53,7 +53,7 @@ void gemmWithEpilogue(Emitter& e, const Step& s, const ir::Value* produced, llvm
   }
   const bool needsBias = s.epilogue != plan::Epilogue::None;
   llvm::Value* biasAddr = bias ? e.weight(bias) : (needsBias ? e.zeros(n) : e.null());
-  e.callChecked("bertc_k_linear", {e.exec(), a, e.i64(k), rows, e.packedWeight(weight), e.i64(k), e.i64(n), biasAddr,
+  e.callChecked(e.linearFunction(weight), {e.exec(), a, e.i64(k), rows, e.packedWeight(weight), e.i64(k), e.i64(n), biasAddr,
                                    residual, e.i64(n), out, e.i64(n), e.i32(epilogueCode(s.epilogue))});
   if (f && f->op == ir::OpKind::SkipLayerNorm)
     e.callChecked("bertc_k_layernorm", {e.exec(), out, e.i64(n), e.null(), e.i64(0), e.null(), e.weight(f->operand(2)),
@@ -81,7 +81,7 @@ void emitAttention(Emitter& e, const Step& s) {
   const int64_t heads = n.getInt("num_heads", 0);
   llvm::Value* rows = e.rows(x);
   llvm::Value* qkv = e.temp(s, 0);
-  e.callChecked("bertc_k_linear", {e.exec(), e.addr(x), e.i64(hin), rows, e.packedWeight(wqkv), e.i64(hin), e.i64(h3),
+  e.callChecked(e.linearFunction(wqkv), {e.exec(), e.addr(x), e.i64(hin), rows, e.packedWeight(wqkv), e.i64(hin), e.i64(h3),
                                    e.weight(n.operand(2)), e.null(), e.i64(0), qkv, e.i64(h3), e.i32(BERTC_K_EPI_BIAS)});
   const ir::Value* wout = n.operand(4);
   llvm::Value* context = wout ? e.temp(s, 1) : e.addr(s.out);

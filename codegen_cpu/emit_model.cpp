@@ -130,7 +130,8 @@ llvm::GlobalVariable* descriptor(llvm::Module& m, const ir::Graph& g, const Plan
 
 /// The exported API: each function a call of its bertc_k_api_* twin with the
 /// descriptor (see headerText for what each does).
-void exportApi(llvm::Module& m, const ir::Graph& g, const std::string& p, llvm::GlobalVariable* model) {
+void exportApi(llvm::Module& m, const ir::Graph& g, const std::string& p, llvm::GlobalVariable* model,
+               Precision precision) {
   llvm::LLVMContext& c = m.getContext();
   llvm::IRBuilder<> b(c);
   ApiTypes t{b.getInt32Ty(), b.getInt64Ty(), b.getPtrTy(), b.getVoidTy()};
@@ -181,6 +182,12 @@ void exportApi(llvm::Module& m, const ir::Graph& g, const std::string& p, llvm::
     }
     ret(b.CreateCall(lib(withScratch ? "bertc_k_api_run_scratch" : "bertc_k_api_run"), callArgs));
   }
+
+  // The precision compiled in, and the tier the library picked on this CPU.
+  f = define(p + "_precision", t.ptr, {});
+  ret(b.CreateGlobalString(precisionName(precision), p + "_precision_name"));
+  f = define(p + "_cpu_tier", t.ptr, {});
+  ret(b.CreateCall(lib("bertc_k_cpu_tier_name"), {b.CreateCall(lib("bertc_k_cpu_tier"), {})}));
 
   // Queries: counts, names, dtypes, shapes.
   f = define(p + "_num_inputs", t.i32, {});
@@ -260,7 +267,7 @@ Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, co
     auto target = resolveTarget(opts.cpu);
     if (!target) return target.status();
     Stopwatch watch(opts);
-    auto plan = planGraph(g, opts.maxBatch, opts.maxSeq, file);
+    auto plan = planGraph(g, opts.maxBatch, opts.maxSeq, file, opts.precision);
     if (!plan) return plan.status();
     watch.lap("plan");
 
@@ -296,13 +303,13 @@ Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, co
     placeholder->eraseFromParent();
     watch.lap("weights");
 
-    exportApi(m, g, opts.name, descriptor(m, g, out.plan, opts.name, body));
+    exportApi(m, g, opts.name, descriptor(m, g, out.plan, opts.name, body), opts.precision);
     internalize(m, opts.name);
     copyTargetAttributes(m);
     std::string err;
     llvm::raw_string_ostream es(err);
     BERTC_INTERNAL_ASSERT(!llvm::verifyModule(m, &es), "generated module does not verify: " + err);
-    out.header = headerText(g, out.plan, opts.name);
+    out.header = headerText(g, out.plan, opts.name, opts.precision);
     return out;
   });
 }

@@ -48,10 +48,20 @@ llvm::Value* Emitter::packedWeight(const ir::Value* w) {
     const auto shape = w->constant->shape();
     std::vector<float> rowMajor(static_cast<size_t>(w->constant->numel()));
     std::memcpy(rowMajor.data(), w->constant->data(), rowMajor.size() * sizeof(float));
-    PackedB p = packB(rowMajor.data(), static_cast<int>(shape[0]), static_cast<int>(shape[1]), isa_);
-    it->second = appendBlob(p.data.get(), sizeof(float) * static_cast<size_t>(p.panels()) * p.K * p.nr);
+    const int K = static_cast<int>(shape[0]), N = static_cast<int>(shape[1]);
+    if (plan_.precision.at(w) == DType::BF16) {
+      PackedB16 p = packB16(rowMajor.data(), K, N, panelWidth(isa_));
+      it->second = appendBlob(p.data.get(), sizeof(uint16_t) * p.count());
+    } else {
+      PackedB p = packB(rowMajor.data(), K, N, isa_);
+      it->second = appendBlob(p.data.get(), sizeof(float) * static_cast<size_t>(p.panels()) * p.K * p.nr);
+    }
   }
   return blobAddr(it->second);
+}
+
+const char* Emitter::linearFunction(const ir::Value* w) const {
+  return plan_.precision.at(w) == DType::BF16 ? "bertc_k_linear_bf16" : "bertc_k_linear";
 }
 
 llvm::Value* Emitter::zeros(int64_t n) {

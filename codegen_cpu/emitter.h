@@ -45,8 +45,11 @@ class Emitter {
   llvm::Value* addr(const ir::Value* v);
   /// A constant's bytes in the weight blob, as they are (f32 rows, ids, scalars).
   llvm::Value* weight(const ir::Value* v);
-  /// A constant weight [K, N] prepacked for this ISA's GEMM microkernel.
+  /// A constant weight [K, N] prepacked for this ISA's GEMM microkernel, in
+  /// the precision the plan gives it (fp32 panels, or bf16 k-pairs).
   llvm::Value* packedWeight(const ir::Value* w);
+  /// The model library's GEMM for weight w: bertc_k_linear or _linear_bf16.
+  const char* linearFunction(const ir::Value* w) const;
   /// n zero floats in the blob (a bias the op does not have).
   llvm::Value* zeros(int64_t n);
   /// addr(v), or null for an absent optional operand.

@@ -28,7 +28,7 @@ std::string shapeText(const ir::Value* v, const Plan& plan) {
 
 }  // namespace
 
-std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& p) {
+std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& p, Precision precision) {
   std::string guard;
   for (char c : p) guard += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   std::string params, inputDocs, outputDocs;
@@ -141,6 +141,12 @@ int {p}_output_dtype(int i);
 int {p}_input_shape(int i, int64_t batch, int64_t seq, int64_t* dims);
 int {p}_output_shape(int i, int64_t batch, int64_t seq, int64_t* dims);
 
+/** The GEMM precision compiled in ("{precision}"), and the kernel tier this
+ *  CPU runs it on, chosen when the library starts ("avx2", "avx512" or
+ *  "avx512_bf16"; the environment variable BERTC_CPU_TIER caps it). */
+const char* {p}_precision(void);
+const char* {p}_cpu_tier(void);
+
 #ifdef __cplusplus
 }} /* extern "C" */
 #endif
@@ -150,7 +156,8 @@ int {p}_output_shape(int i, int64_t batch, int64_t seq, int64_t* dims);
                      fmt::arg("p", p), fmt::arg("P", guard), fmt::arg("inputDocs", inputDocs),
                      fmt::arg("outputDocs", outputDocs), fmt::arg("maskNote", maskNote),
                      fmt::arg("maxBatch", plan.maxBatch), fmt::arg("maxSeq", plan.maxSeq),
-                     fmt::arg("ni", g.inputs().size()), fmt::arg("no", g.outputs().size()), fmt::arg("params", params));
+                     fmt::arg("ni", g.inputs().size()), fmt::arg("no", g.outputs().size()), fmt::arg("params", params),
+                     fmt::arg("precision", precisionName(precision)));
 }
 
 }  // namespace bertc::cpu

@@ -114,7 +114,7 @@ Result<std::unique_ptr<JitModel>> JitModel::create(const ir::Graph& g, const std
   };
   for (Status s : {look("_create", model->createContext), look("_destroy", model->destroyContext),
                    look("_run_v", model->runV), look("_scratch_bytes", model->scratchBytes),
-                   look("_last_error", model->lastError)})
+                   look("_last_error", model->lastError), look("_cpu_tier", model->cpuTier)})
     if (!s.ok()) return s;
   model->impl_ = std::make_unique<Impl>();
   model->impl_->jit = std::move(*jit);

@@ -7,10 +7,18 @@
 
 namespace bertc::cpu {
 
-const plan::TargetCaps& targetCaps() {
+const char* precisionName(Precision p) { return p == Precision::Bf16 ? "bf16" : "fp32"; }
+
+std::optional<Precision> parsePrecision(const std::string& name) {
+  if (name == "fp32") return Precision::Fp32;
+  if (name == "bf16") return Precision::Bf16;
+  return std::nullopt;
+}
+
+const plan::TargetCaps& targetCaps(Precision p) {
   using plan::Epilogue;
   using plan::epilogueBit;
-  static const plan::TargetCaps caps = [] {
+  auto make = [](Precision p) {
     plan::TargetCaps c;
     c.name = "CPU";
     c.store = ir::DType::F32;
@@ -22,13 +30,15 @@ const plan::TargetCaps& targetCaps() {
     c.foldedEpilogues = epilogueBit(Epilogue::Bias) | epilogueBit(Epilogue::BiasGelu) |
                         epilogueBit(Epilogue::BiasGeluTanh) | epilogueBit(Epilogue::BiasResidual);
     c.constPositionIds = false;
+    c.gemmWeights = p == Precision::Bf16 ? ir::DType::BF16 : ir::DType::F32;
     return c;
-  }();
-  return caps;
+  };
+  static const plan::TargetCaps fp32 = make(Precision::Fp32), bf16 = make(Precision::Bf16);
+  return p == Precision::Bf16 ? bf16 : fp32;
 }
 
-Result<Plan> planGraph(const ir::Graph& g, int64_t maxBatch, int64_t maxSeq, const std::string& file) {
-  return plan::planGraph(g, targetCaps(), plan::PlanOptions{maxBatch, maxSeq}, file);
+Result<Plan> planGraph(const ir::Graph& g, int64_t maxBatch, int64_t maxSeq, const std::string& file, Precision p) {
+  return plan::planGraph(g, targetCaps(p), plan::PlanOptions{maxBatch, maxSeq}, file);
 }
 
 int epilogueCode(plan::Epilogue e) {
@@ -55,6 +65,10 @@ int64_t workerScratchFloats(const ir::Graph& g, const Plan& p) {
       a.length = static_cast<int>(p.maxSeq);
       scratch = std::max<int64_t>(scratch, attentionScratchFloats(a));
     }
+  // The bf16 GEMM converts blocks of A to bf16 in the worker's scratch.
+  for (const auto& [v, dtype] : p.precision)
+    if (v->isConstant() && dtype == ir::DType::BF16)
+      scratch = std::max<int64_t>(scratch, BERTC_K_LINEAR_BF16_SCRATCH_FLOATS);
   return (scratch + 15) / 16 * 16;
 }
 

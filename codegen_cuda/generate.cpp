@@ -19,6 +19,7 @@ const plan::TargetCaps& targetCaps(Precision p) {
     plan::TargetCaps c;
     c.name = "CUDA";
     c.store = p == Precision::Fp16 ? ir::DType::F16 : ir::DType::F32;
+    c.gemmWeights = c.store;
     // cuBLASLt's heuristics assume 256-byte aligned operands; buffer
     // offsets are per slot, so this aligns every address.
     c.slotAlign = 256;

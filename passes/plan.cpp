@@ -429,6 +429,7 @@ class Planner {
     }
     Step& s = newStep(Kind::Linear, n);
     s.epilogue = epi;
+    plan_.precision[n.operand(1)] = caps_.gemmWeights;
     floatResult(n, l);
     if (n.op == OpKind::MatMul) fold(s, n);
   }
@@ -451,6 +452,8 @@ class Planner {
     else if (width(n, n.result()) != hidden) failAt(n, "the output is not as wide as the hidden size");
     const int64_t store = static_cast<int64_t>(ir::dtypeSize(caps_.store));
     Step& s = newStep(Kind::Attention, n);
+    plan_.precision[n.operand(1)] = caps_.gemmWeights;
+    if (n.operand(4)) plan_.precision[n.operand(4)] = caps_.gemmWeights;
     s.temps.push_back({"QKV projection", roundUp(h3 * store, caps_.slotAlign)});
     if (n.operand(4)) s.temps.push_back({"context before the output projection", roundUp(hidden * store, caps_.slotAlign)});
     floatResult(n, l);

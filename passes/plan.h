@@ -51,6 +51,9 @@ inline constexpr uint32_t epilogueBit(Epilogue e) { return 1u << static_cast<int
 struct TargetCaps {
   std::string name;                    ///< in messages: "the <name> target ..."
   ir::DType store = ir::DType::F32;    ///< how float activations are stored (F32 or F16)
+  /// How GEMM weights (MatMul, Linear, Attention) are stored: F32, F16, or
+  /// BF16 (the CPU's reduced precision; products accumulate in fp32).
+  ir::DType gemmWeights = ir::DType::F32;
   int64_t slotAlign = 64;              ///< buffers of this many bytes per slot or more start at multiples of it
   /// Bytes per slot at the arena's start for the packing arrays (tok and
   /// rowOf 4 bytes per slot, seqStart batch + 1 entries of 4), or 0 when
@@ -111,7 +114,8 @@ struct Plan {
   int64_t minSeq = 1;  ///< the shortest sequence a run may have (a gathered token's index + 1)
   std::vector<Step> steps;
   std::map<const ir::Value*, Layout> layouts;       ///< every non-constant value
-  std::map<const ir::Value*, ir::DType> precision;  ///< every non-constant value: its dtype in memory
+  /// Every non-constant value, and every GEMM weight: its dtype in memory.
+  std::map<const ir::Value*, ir::DType> precision;
   std::map<const ir::Value*, Buffer> buffers;       ///< every value a step defines
   /// Values that are another under a new name (Identity): alias -> source.
   std::map<const ir::Value*, const ir::Value*> aliases;

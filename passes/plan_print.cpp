@@ -88,7 +88,8 @@ std::string printPlan(const ir::Graph& g, const Plan& plan) {
     out += "\n";
     if (s.out) out += fmt::format("      -> {}: {}\n", valueText(plan, s.out), where(plan, s.out));
     if (s.kind == Step::Kind::Linear || s.kind == Step::Kind::Attention)
-      out += fmt::format("      epilogue {}\n", epilogueName(s.epilogue));
+      out += fmt::format("      epilogue {}, weights {}\n", epilogueName(s.epilogue),
+                         ir::dtypeName(plan.precision.at(s.node->operand(1))));
     if (s.fused) out += fmt::format("      folds {}\n", s.fused->describe());
     if (!s.reads.empty()) {
       out += "      reads";
