@@ -2,14 +2,19 @@
 // bias epilogue unless told otherwise, single-threaded or with --threads T on
 // a bertc_rt pool (gemm_parallel.h), and prints one line per shape:
 //
-//   gemm isa=avx512 epilogue=bias threads=1 M=128 N=768 K=768 best_ms=... median_ms=... gflops=... peak_pct=...
+//   gemm isa=avx512 weights=fp32 epilogue=bias threads=1 M=128 N=768 K=768 best_ms=... median_ms=... gflops=...
+//        peak_pct=...
 //
 // gflops is 2 M N K over the best time; peak_pct sets it against T times
 // this machine's single-core FMA peak for the widest ISA, measured here first
 // (the loop of bench/fma_peak.c) unless --peak GFLOPS (per core) gives it.
 //
-//   bertc_gemm_bench [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]
+//   bertc_gemm_bench [--isa avx2|avx512] [--weights fp32|bf16] [--tier avx2|avx512|avx512_bf16]
+//                    [--epilogue none|bias|gelu|gelu_tanh|residual]
 //                    [--shapes M,N,K;M,N,K...] [--min-time S] [--peak GFLOPS] [--threads T]
+//
+// bf16 weights (gemm_bf16.h: packed for --isa's panel width, run on --tier)
+// run on one thread here; bertc_libmodel_gemm_bench splits them as models do.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -79,11 +84,30 @@ int main(int argc, char** argv) {
     o.peak = isaSupported(Isa::Avx512) ? peakAvx512() : peakAvx2();
     std::printf("peak isa=%s gflops=%.2f\n", isaName(bestIsa()), o.peak);
   }
+  if (o.bf16 && o.threads > 1) bertc::bench::die(o.program, "--weights bf16 runs on one thread");
   // One thread runs gemm() itself, with no pool in the way.
   bertc_rt_pool* pool = o.threads > 1 ? bertc_rt_pool_create(o.threads) : nullptr;
   if (o.threads > 1 && !pool) bertc::bench::die(o.program, bertc_rt_last_error(), 1);
   for (const bertc::bench::GemmShape& s : o.shapes) {
     bertc::bench::GemmOperands x(s);
+    if (o.bf16) {
+      const PackedB16 packed = packB16(x.B.data(), s.K, s.N, panelWidth(o.isa));
+      std::vector<float> scratch(kGemmBf16ScratchFloats);
+      GemmBf16Args g;
+      g.A = x.A.data();
+      g.lda = s.K;
+      g.B = packed.view();
+      g.bias = x.bias.data();
+      g.residual = x.R.data();
+      g.ldr = s.N;
+      g.C = x.C.data();
+      g.ldc = s.N;
+      g.M = s.M;
+      g.epilogue = epilogue;
+      g.scratch = scratch.data();
+      bertc::bench::timeShape(o, s, [&] { gemmBf16(g, o.tier); });
+      continue;
+    }
     const PackedB packed = packB(x.B.data(), s.K, s.N, o.isa);
     GemmArgs g;
     g.A = x.A.data();

@@ -3,11 +3,15 @@
 // libmodel_gemm_bench.cpp (bertc_k_linear from the embedded bitcode, JIT-
 // compiled). Each supplies only how one GEMM runs, so their lines compare.
 //
-//   PROGRAM [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]
+//   PROGRAM [--isa avx2|avx512] [--weights fp32|bf16] [--tier avx2|avx512|avx512_bf16]
+//           [--epilogue none|bias|gelu|gelu_tanh|residual]
 //           [--shapes M,N,K;M,N,K...] [--min-time S] [--peak GFLOPS] [--threads T]
 //
-// One line per shape:
-//   gemm isa=avx512 epilogue=bias threads=1 M=128 N=768 K=768 best_ms=... median_ms=... gflops=... peak_pct=...
+// --weights bf16 times the bf16-weight GEMM (gemm_bf16.h) on --tier (default
+// the CPU's best), its weight packed for --isa's panel width. One line per
+// shape (tier= only with bf16 weights):
+//   gemm isa=avx512 weights=bf16 tier=avx512_bf16 epilogue=bias threads=1 M=128 N=768 K=768 best_ms=...
+//        median_ms=... gflops=... peak_pct=...
 #pragma once
 
 #include <algorithm>
@@ -40,6 +44,8 @@ struct GemmShape {
 struct GemmBenchOptions {
   const char* program = "gemm_bench";
   Isa isa = cpu::bestIsa();
+  bool bf16 = false;  ///< --weights bf16
+  cpu::Tier tier = cpu::bestTier();
   std::string epilogue = "bias";  ///< none | bias | gelu | gelu_tanh | residual
   double minTime = 0.5;
   double peak = 0;  ///< GFLOP/s of one core; 0: not given
@@ -63,6 +69,12 @@ inline std::vector<GemmShape> parseShapes(const char* program, const std::string
   return shapes;
 }
 
+inline bool parseTier(const std::string& name, cpu::Tier& tier) {
+  for (cpu::Tier t : {cpu::Tier::Avx2, cpu::Tier::Avx512, cpu::Tier::Avx512Bf16})
+    if (name == cpu::tierName(t)) return tier = t, true;
+  return false;
+}
+
 /// The command line; a usage message and exit 2 for anything else, and for
 /// an ISA this CPU lacks or fewer than one thread.
 inline GemmBenchOptions parseOptions(const char* program, int argc, char** argv) {
@@ -74,6 +86,9 @@ inline GemmBenchOptions parseOptions(const char* program, int argc, char** argv)
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     if (a == "--isa" && v) o.isa = std::string(v) == "avx2" ? Isa::Avx2 : Isa::Avx512, ++i;
+    else if (a == "--weights" && v && (std::string(v) == "fp32" || std::string(v) == "bf16"))
+      o.bf16 = std::string(v) == "bf16", ++i;
+    else if (a == "--tier" && v && parseTier(v, o.tier)) ++i;
     else if (a == "--epilogue" && v) o.epilogue = v, ++i;
     else if (a == "--shapes" && v) shapes = v, ++i;
     else if (a == "--min-time" && v) o.minTime = std::atof(v), ++i;
@@ -81,10 +96,13 @@ inline GemmBenchOptions parseOptions(const char* program, int argc, char** argv)
     else if (a == "--threads" && v) o.threads = std::atoi(v), ++i;
     else
       die(program, std::string("usage: ") + argv[0] +
-                       " [--isa avx2|avx512] [--epilogue none|bias|gelu|gelu_tanh|residual]\n"
+                       " [--isa avx2|avx512] [--weights fp32|bf16] [--tier avx2|avx512|avx512_bf16]\n"
+                       "          [--epilogue none|bias|gelu|gelu_tanh|residual]\n"
                        "          [--shapes M,N,K;...] [--min-time S] [--peak GFLOPS] [--threads T]");
   }
   if (!cpu::isaSupported(o.isa)) die(program, std::string("this CPU lacks ") + cpu::isaName(o.isa));
+  if (o.bf16 && !cpu::tierSupported(o.tier))
+    die(program, std::string("this CPU lacks the bf16 tier ") + cpu::tierName(o.tier));
   if (o.threads < 1) die(program, "--threads must be >= 1");
   o.shapes = parseShapes(program, shapes);
   return o;
@@ -119,8 +137,10 @@ void timeShape(const GemmBenchOptions& o, const GemmShape& s, Run&& run) {
   std::sort(times.begin(), times.end());
   const double best = times.front(), median = times[times.size() / 2];
   const double gflops = 2.0 * s.M * s.N * s.K / best / 1e9;
-  std::printf("gemm isa=%s epilogue=%s threads=%d M=%d N=%d K=%d best_ms=%.4f median_ms=%.4f gflops=%.2f",
-              cpu::isaName(o.isa), o.epilogue.c_str(), o.threads, s.M, s.N, s.K, best * 1e3, median * 1e3, gflops);
+  std::printf("gemm isa=%s weights=%s", cpu::isaName(o.isa), o.bf16 ? "bf16" : "fp32");
+  if (o.bf16) std::printf(" tier=%s", cpu::tierName(o.tier));
+  std::printf(" epilogue=%s threads=%d M=%d N=%d K=%d best_ms=%.4f median_ms=%.4f gflops=%.2f", o.epilogue.c_str(),
+              o.threads, s.M, s.N, s.K, best * 1e3, median * 1e3, gflops);
   if (o.peak > 0) std::printf(" peak_pct=%.1f", 100 * gflops / (o.threads * o.peak));
   std::printf("\n");
 }

@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -279,5 +281,270 @@ TEST_CASE("GEMM: GELU and tanh epilogues match erf GELU, tanh GELU and tanh on [
       INFO("isa=" << isaName(isa) << " epilogue=" << epilogueName(e) << " max |err|/max(1,|x|) = " << worst);
       CHECK(worst < 3e-7);
     }
+  }
+}
+
+// ---- The bf16-weight GEMM (gemm_bf16.h) ----
+//
+// References, in double, for each element: the tier's own product (A x
+// bf16(B) on the widening tiers, bf16(A) x bf16(B) on Avx512Bf16), to the
+// fp32 GEMM's tolerance 2e-6 sqrt(K) S; and the exact A x B, to which the
+// rounding of the weights adds at most u S with u = 2^-8 (bf16 keeps 8
+// significant bits), and the rounding of A on Avx512Bf16 as much again:
+// (2u + u^2) S. S = sum_k |a_ik b_kj| (+ |bias| + |r|), times 1.13 through
+// GELU's slope. Measured on these uniform [-1, 1] operands: up to 0.95 u S
+// (widening) and 1.14 u S (Avx512Bf16) at K = 2, and below 0.16 u S at
+// K >= 300, where the independent rounding errors mostly cancel; against
+// the tier's own product, below 0.07 of the fp32 tolerance.
+
+namespace {
+
+std::vector<Tier> tiersHere() {
+  std::vector<Tier> tiers;
+  for (Tier t : {Tier::Avx2, Tier::Avx512, Tier::Avx512Bf16}) {
+    if (tierSupported(t)) {
+      tiers.push_back(t);
+    } else {
+      const char* flag = t == Tier::Avx512Bf16 ? "avx512_bf16" : t == Tier::Avx512 ? "avx512f/bw/vl/dq/cd" : "avx2/fma";
+      WARN("bf16 GEMM tier " << tierName(t) << " skipped: this CPU lacks " << flag);
+    }
+  }
+  return tiers;
+}
+
+float roundedToBf16(float x) { return bf16ToFloat(floatToBf16(x)); }
+
+/// One bf16 GEMM problem (Problem's operands) and its three references.
+struct Bf16Problem {
+  Problem p;
+  std::vector<double> exact, widened, dotted, absAB;  // A x B, A x bf16(B), bf16(A) x bf16(B), sum |a b|
+
+  Bf16Problem(int m, int n, int k, int ldaPad = 0) : p(m, n, k, ldaPad) {
+    const std::size_t mn = static_cast<std::size_t>(m) * n;
+    exact.assign(mn, 0.0);
+    widened.assign(mn, 0.0);
+    dotted.assign(mn, 0.0);
+    absAB.assign(mn, 0.0);
+    for (int i = 0; i < m; ++i)
+      for (int kk = 0; kk < k; ++kk) {
+        const float a = p.A[i * p.lda + kk];
+        for (int j = 0; j < n; ++j) {
+          const float b = p.B[static_cast<std::size_t>(kk) * n + j];
+          exact[i * n + j] += double(a) * b;
+          widened[i * n + j] += double(a) * roundedToBf16(b);
+          dotted[i * n + j] += double(roundedToBf16(a)) * roundedToBf16(b);
+          absAB[i * n + j] += std::fabs(double(a) * b);
+        }
+      }
+  }
+
+  double withEpilogue(Epilogue e, double x, int i, int j) const {
+    if (e != Epilogue::None) x += p.bias[j];
+    if (e == Epilogue::BiasResidual) x += p.R[i * p.N + j];
+    if (e == Epilogue::BiasGelu) x = geluRef(x);
+    if (e == Epilogue::BiasGeluTanh) x = geluTanhRef(x);
+    if (e == Epilogue::BiasTanh) x = std::tanh(x);
+    if (e == Epilogue::BiasRelu) x = std::max(x, 0.0);
+    return x;
+  }
+
+  GemmBf16Args args(const PackedB16& packed, Epilogue e, float* C, std::ptrdiff_t ldc) const {
+    GemmBf16Args g;
+    g.A = p.A.data();
+    g.lda = p.lda;
+    g.B = packed.view();
+    g.bias = p.bias.data();
+    g.residual = p.R.data();
+    g.ldr = p.N;
+    g.C = C;
+    g.ldc = ldc;
+    g.M = p.M;
+    g.epilogue = e;
+    return g;
+  }
+};
+
+/// Runs one bf16 GEMM (ldc = N + 3, sentinel padding and row) and checks it
+/// against both references; returns C.
+std::vector<float> checkBf16(const Bf16Problem& q, const PackedB16& packed, Tier tier, Epilogue e) {
+  const Problem& p = q.p;
+  const std::ptrdiff_t ldc = p.N + 3;
+  std::vector<float> C(static_cast<std::size_t>(p.M + 1) * ldc, kSentinel);
+  gemmBf16(q.args(packed, e, C.data(), ldc), tier);
+  INFO("M=" << p.M << " N=" << p.N << " K=" << p.K << " nr=" << packed.nr << " tier=" << tierName(tier)
+            << " epilogue=" << epilogueName(e));
+  const double u = 1.0 / 256, rounding = tier == Tier::Avx512Bf16 ? 2 * u + u * u : u;
+  int bad = 0, badExact = 0;
+  double worst = 0, worstExact = 0;
+  for (int i = 0; i <= p.M; ++i)
+    for (int j = 0; j < ldc; ++j) {
+      const float got = C[i * ldc + j];
+      if (i == p.M || j >= p.N) {
+        if (got != kSentinel) ++bad;
+        continue;
+      }
+      const double own = q.withEpilogue(e, (tier == Tier::Avx512Bf16 ? q.dotted : q.widened)[i * p.N + j], i, j);
+      const double tol = p.tolerance(e, i, j), S = q.absAB[i * p.N + j];
+      worst = std::max(worst, std::fabs(got - own) / tol);
+      if (!(std::fabs(got - own) <= tol)) ++bad;
+      const double errExact = std::fabs(got - q.withEpilogue(e, q.exact[i * p.N + j], i, j));
+      worstExact = std::max(worstExact, errExact / (u * S + 1e-30));
+      if (!(errExact <= 1.13 * rounding * S + tol)) ++badExact;
+    }
+  INFO("worst error / tolerance against the tier's own product = " << worst
+       << "; worst error against A x B = " << worstExact << " u S");
+  CHECK(bad == 0);
+  CHECK(badExact == 0);
+  return C;
+}
+
+}  // namespace
+
+TEST_CASE("GEMM bf16: floatToBf16 rounds to nearest even and keeps NaN and infinity", "[gemm]") {
+  auto bits = [](std::uint32_t u) {
+    float x;
+    std::memcpy(&x, &u, sizeof x);
+    return floatToBf16(x);
+  };
+  CHECK(bits(0x3f800000) == 0x3f80);  // 1
+  CHECK(bits(0x3f808000) == 0x3f80);  // 1 + 2^-8: a tie, to the even 1
+  CHECK(bits(0x3f818000) == 0x3f82);  // 1 + 3 2^-8: a tie, to the even 1 + 2^-6
+  CHECK(bits(0x3f808001) == 0x3f81);  // just above the tie
+  CHECK(bits(0xbf80ffff) == 0xbf81);  // negative, just below 1 + 2^-7
+  CHECK(bits(0x7f7fffff) == 0x7f80);  // FLT_MAX rounds to infinity
+  CHECK(bits(0xff800000) == 0xff80);  // -inf
+  CHECK(bits(0x00000001) == 0x0000);  // the smallest denormal rounds to +0
+  CHECK(bits(0x80000000) == 0x8000);  // -0
+  for (std::uint32_t nan : {0x7fc00000u, 0x7f800001u, 0xffffffffu, 0x7fffffffu}) {
+    INFO("NaN " << std::hex << nan);
+    const std::uint16_t h = bits(nan);
+    CHECK((h & 0x7f80) == 0x7f80);
+    CHECK((h & 0x7f) != 0);
+    CHECK((h & 0x8000) == ((nan >> 16) & 0x8000));
+  }
+  // Against the bits of every 2^-16 step of [1, 2) and of random floats:
+  // the nearest bf16, ties to even, and the round trip within u |x|.
+  std::mt19937 rng(7);
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint32_t u = i < 65536 ? 0x3f800000u + (static_cast<std::uint32_t>(i) << 7) : rng() & 0xbf7fffffu;
+    float x;
+    std::memcpy(&x, &u, sizeof x);
+    const std::uint32_t low = u & 0xffff, down = u >> 16;
+    const std::uint32_t want = low > 0x8000 || (low == 0x8000 && (down & 1)) ? down + 1 : down;
+    INFO("x bits " << std::hex << u);
+    REQUIRE(floatToBf16(x) == want);
+  }
+}
+
+TEST_CASE("GEMM bf16: packB16's pair layout, padding and transposed weights", "[gemm]") {
+  const int K = 7, N = 37;
+  const std::vector<float> B = randomVector(static_cast<std::size_t>(K) * N, 5);
+  std::vector<float> Bt(B.size());
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < N; ++n) Bt[static_cast<std::size_t>(n) * K + k] = B[k * N + n];
+  for (int nr : {16, 32}) {
+    const PackedB16 p = packB16(B.data(), K, N, nr), t = packB16(Bt.data(), K, N, nr, true);
+    const int pairs = (K + 1) / 2, panels = (N + nr - 1) / nr;
+    REQUIRE(p.count() == static_cast<std::size_t>(panels) * pairs * 2 * nr);
+    CHECK(reinterpret_cast<std::uintptr_t>(p.data.get()) % 64 == 0);
+    CHECK(std::equal(p.data.get(), p.data.get() + p.count(), t.data.get()));
+    for (int j = 0; j < panels; ++j)
+      for (int k = 0; k < 2 * pairs; ++k)
+        for (int c = 0; c < nr; ++c) {
+          const int col = j * nr + c;
+          const std::uint16_t want = k < K && col < N ? floatToBf16(B[k * N + col]) : 0;
+          INFO("nr " << nr << " k " << k << " column " << col);
+          REQUIRE(p.data[(static_cast<std::size_t>(j) * pairs + k / 2) * 2 * nr + 2 * c + (k & 1)] == want);
+        }
+  }
+  CHECK_THROWS_AS(packB16(B.data(), K, N, 24), std::invalid_argument);
+}
+
+TEST_CASE("GEMM bf16: the tiers this CPU has agree with CPUID as GCC reads it", "[gemm]") {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512cd");
+  CHECK(tierSupported(Tier::Avx2) == (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
+  CHECK(tierSupported(Tier::Avx512) == avx512);
+  CHECK(tierSupported(Tier::Avx512Bf16) == (avx512 && __builtin_cpu_supports("avx512bf16")));
+  INFO("best tier " << tierName(bestTier()));
+  CHECK(tierSupported(bestTier()));
+}
+
+TEST_CASE("GEMM bf16: every tier, epilogue and panel width on edge shapes", "[gemm]") {
+  // M 1..17 (partial tiles of 6 and 8 rows), K odd and even, K > KC in two
+  // slices (800) and in two slices of which the first is rounded up to even
+  // (1001: 502 + 499), N below, between and past the panel widths.
+  const int shapes[][3] = {{1, 1, 1},   {2, 17, 2},   {3, 33, 7},    {5, 45, 37},  {6, 100, 64}, {7, 15, 33},
+                           {8, 32, 16}, {9, 64, 100}, {13, 16, 301}, {17, 70, 800}, {4, 40, 1001}};
+  const std::vector<Tier> tiers = tiersHere();
+  for (const auto& s : shapes) {
+    const Bf16Problem q(s[0], s[1], s[2]);
+    for (int nr : {16, 32}) {
+      const PackedB16 packed = packB16(q.p.B.data(), q.p.K, q.p.N, nr);
+      for (Tier tier : tiers)
+        for (Epilogue e : kEpilogues) checkBf16(q, packed, tier, e);
+    }
+  }
+}
+
+TEST_CASE("GEMM bf16: A with a leading dimension, M past MC, and each tier on both panel widths alike", "[gemm]") {
+  const Bf16Problem q(400, 50, 300, /*ldaPad=*/5);  // two MC blocks
+  const PackedB16 p16 = packB16(q.p.B.data(), q.p.K, q.p.N, 16), p32 = packB16(q.p.B.data(), q.p.K, q.p.N, 32);
+  std::vector<float> widened;
+  for (Tier tier : tiersHere()) {
+    const std::vector<float> a = checkBf16(q, p16, tier, Epilogue::Bias), b = checkBf16(q, p32, tier, Epilogue::Bias);
+    INFO("tier " << tierName(tier));
+    // Each element is the same chain of fp32 operations whatever the layout.
+    CHECK(a == b);
+    // And the widening tiers run the same FMA chain per element.
+    if (tier != Tier::Avx512Bf16) {
+      if (widened.empty()) widened = a;
+      CHECK(a == widened);
+    }
+  }
+}
+
+TEST_CASE("GEMM bf16: row ranges and column views compose to the whole, bit for bit", "[gemm]") {
+  const Bf16Problem q(100, 100, 1000);
+  for (Tier tier : tiersHere())
+    for (int nr : {16, 32}) {
+      INFO("tier " << tierName(tier) << " nr " << nr);
+      const PackedB16 packed = packB16(q.p.B.data(), q.p.K, q.p.N, nr);
+      std::vector<float> whole(static_cast<std::size_t>(q.p.M) * q.p.N), parts(whole.size());
+      GemmBf16Args g = q.args(packed, Epilogue::BiasGeluTanh, whole.data(), q.p.N);
+      gemmBf16(g, tier);
+      g.C = parts.data();
+      for (auto [m0, m1] : {std::pair{37, 100}, std::pair{0, 5}, std::pair{5, 37}, std::pair{9, 9}})
+        gemmBf16Rows(g, m0, m1, tier);
+      CHECK(whole == parts);
+      // Columns [32, 100) through a view from panel 32 / nr, as the model
+      // library splits along N.
+      std::vector<float> right(whole.size(), -1.0f);
+      GemmBf16Args r = q.args(packed, Epilogue::BiasGeluTanh, right.data() + 32, q.p.N);
+      r.B = packed.view().columns(32, q.p.N - 32);
+      r.bias += 32;
+      r.residual += 32;
+      std::vector<float> scratch(kGemmBf16ScratchFloats);
+      r.scratch = scratch.data();
+      gemmBf16(r, tier);
+      for (int i = 0; i < q.p.M; ++i)
+        for (int j = 0; j < q.p.N; ++j) REQUIRE(right[i * q.p.N + j] == (j < 32 ? -1.0f : whole[i * q.p.N + j]));
+    }
+}
+
+TEST_CASE("GEMM bf16: in-place residual add across K slices (C is R)", "[gemm]") {
+  const Bf16Problem q(33, 100, 1700);
+  for (Tier tier : tiersHere()) {
+    const PackedB16 packed = packB16(q.p.B.data(), q.p.K, q.p.N, 32);
+    std::vector<float> C = q.p.R, separate(C.size());
+    GemmBf16Args g = q.args(packed, Epilogue::BiasResidual, C.data(), q.p.N);
+    g.residual = C.data();
+    gemmBf16(g, tier);
+    g = q.args(packed, Epilogue::BiasResidual, separate.data(), q.p.N);
+    gemmBf16(g, tier);
+    INFO("tier " << tierName(tier));
+    CHECK(C == separate);
   }
 }

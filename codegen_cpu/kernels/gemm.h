@@ -56,8 +56,12 @@ struct PackedBView {
   const float* panel(int j) const { return data + static_cast<std::ptrdiff_t>(j) * K * nr; }
 };
 
+/// Frees what std::aligned_alloc gave a packed weight.
 struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
+  template <class T>
+  void operator()(T* p) const {
+    std::free(p);
+  }
 };
 
 /// B re-laid out for one ISA's microkernel, owning its memory: the layout of
@@ -111,3 +115,6 @@ void gemmRowsAvx512(const GemmArgs& args, int m0, int m1);
 }  // namespace detail
 
 }  // namespace bertc::cpu
+
+// The bf16-weight GEMM (packB16, gemmBf16Rows) over the same epilogues.
+#include "gemm_bf16.h"

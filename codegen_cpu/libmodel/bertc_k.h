@@ -191,6 +191,33 @@ int bertc_k_linear(const bertc_k_exec* exec, const float* A, int64_t lda, int64_
                    int64_t N, const float* bias, const float* residual, int64_t ldr, float* C, int64_t ldc,
                    int epilogue);
 
+/** C = epilogue(A x W + bias (+ residual)) with W packed by packB16
+ *  (kernels/gemm_bf16.h) for this library's panel width (bf16 pairs; 16
+ *  columns for x86-64-v3, 32 for v4, as bertc_k_linear's), 64-byte aligned;
+ *  A, C, bias, residual fp32. Same argument rules and threading as
+ *  bertc_k_linear. Runs on bertc_k_cpu_tier()'s kernel: A x bf16(W) summed
+ *  in fp32 on the avx2 and avx512 tiers, bf16(A) x bf16(W) summed in fp32
+ *  (vdpbf16ps) on avx512_bf16. Needs exec->worker_scratch of at least
+ *  BERTC_K_LINEAR_BF16_SCRATCH_FLOATS floats per worker on every tier (so a
+ *  context sized too small fails on every CPU alike): BERTC_ERR_INVALID
+ *  otherwise, and when BERTC_CPU_TIER names no tier. */
+int bertc_k_linear_bf16(const bertc_k_exec* exec, const float* A, int64_t lda, int64_t M, const uint16_t* packedB,
+                        int64_t K, int64_t N, const float* bias, const float* residual, int64_t ldr, float* C,
+                        int64_t ldc, int epilogue);
+/** Per-worker scratch floats of bertc_k_linear_bf16: one 384 x 768 block of
+ *  A as bf16. */
+#define BERTC_K_LINEAR_BF16_SCRATCH_FLOATS 147456
+
+/** The kernels of bertc_k_linear_bf16 (bertc::cpu::Tier), worst to best. */
+enum { BERTC_K_TIER_AVX2 = 0, BERTC_K_TIER_AVX512 = 1, BERTC_K_TIER_AVX512_BF16 = 2 };
+/** The tier bertc_k_linear_bf16 runs on this CPU: the best one the CPU and
+ *  OS support (CPUID, XGETBV; queried once), capped by the environment
+ *  variable BERTC_CPU_TIER (avx2, avx512 or avx512_bf16; unset or empty: no
+ *  cap), which is read on every call. -1 when BERTC_CPU_TIER names no tier. */
+int bertc_k_cpu_tier(void);
+/** "avx2", "avx512", "avx512_bf16"; "unknown" for anything else. */
+const char* bertc_k_cpu_tier_name(int tier);
+
 /** Y = LayerNorm(X (+ skip) (+ bias)) * gamma (+ beta) per row of H; skip,
  *  bias, beta may be NULL; Y may equal X. Parallel over rows. */
 int bertc_k_layernorm(const bertc_k_exec* exec, const float* X, int64_t ldx, const float* skip, int64_t ldskip,

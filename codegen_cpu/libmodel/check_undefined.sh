@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks that the model library's bitcode needs nothing from the host but
-# malloc, calloc, free, memcpy, memmove, memset and the runtime stub
-# (bertc_rt_*): no libstdc++, no libm, no exception or RTTI support. Each
+# malloc, calloc, free, memcpy, memmove, memset, getenv (BERTC_CPU_TIER, read
+# by bertc_k_cpu_tier) and the runtime stub (bertc_rt_*): no libstdc++, no
+# libm, no libgcc or compiler-rt (__builtin_cpu_supports' __cpu_model), no
+# exception or RTTI support. Each
 # file's undefined symbols are listed by llvm-nm, and again from the object
 # llc makes of it, which shows what intrinsics lower to (llvm.memcpy to
 # memcpy; llvm.exp would be expf).
@@ -10,7 +12,7 @@
 set -euo pipefail
 nm=$1 llc=$2
 shift 2
-allowed='^(malloc|calloc|free|memcpy|memmove|memset|bertc_rt_[a-z_]+)$'
+allowed='^(malloc|calloc|free|memcpy|memmove|memset|getenv|bertc_rt_[a-z_]+)$'
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0

@@ -5,6 +5,7 @@
 // Tolerances are those of test_cpu_gemm.cpp and test_cpu_kernels.cpp, whose
 // kernels these reuse: 2e-6 sqrt(K) S per GEMM element (S the sum of the
 // magnitudes added), 2e-6 of the largest value for the row kernels.
+#include <cstdlib>
 #include <string>
 
 #include "attention.h"
@@ -96,6 +97,195 @@ TEST_CASE("libmodel: linear, every epilogue on odd shapes, inline and on 2 threa
     CHECK(bertc_k_linear(&inline_.e, nullptr, 8, 1, nullptr, 8, 8, nullptr, nullptr, 0, nullptr, 8, 42) ==
           BERTC_ERR_INVALID);
     CHECK(std::string(inline_.err.message) == "linear: unknown epilogue 42");
+  }
+}
+
+// ---- bertc_k_linear_bf16 and its tiers ----
+//
+// Each tier against the double product of its own operands (A x bf16(W) on
+// avx2 and avx512, bf16(A) x bf16(W) on avx512_bf16) to the fp32 tolerance
+// above; test_cpu_gemm.cpp checks the kernels against the exact A x W too.
+// BERTC_CPU_TIER caps the tier, so one CPU tests every tier it has and the
+// dispatch: the dot tier's results differ from the widening tiers'.
+
+namespace {
+
+using bertc::cpu::Tier;
+
+/// Sets BERTC_CPU_TIER (null: unsets it) for a scope, then restores it.
+class TierCap {
+ public:
+  explicit TierCap(const char* value) {
+    const char* old = std::getenv("BERTC_CPU_TIER");
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    set(value);
+  }
+  ~TierCap() { set(had_ ? old_.c_str() : nullptr); }
+  TierCap(const TierCap&) = delete;
+  TierCap& operator=(const TierCap&) = delete;
+
+ private:
+  static void set(const char* value) {
+    if (value) setenv("BERTC_CPU_TIER", value, 1);
+    else unsetenv("BERTC_CPU_TIER");
+  }
+  bool had_;
+  std::string old_;
+};
+
+float bf16(float x) { return bertc::cpu::bf16ToFloat(bertc::cpu::floatToBf16(x)); }
+
+/// Linear's problem with the weight packed as bf16 for this library.
+struct LinearBf16 : Linear {
+  bertc::cpu::PackedB16 packed;
+
+  LinearBf16(int m, int k, int n)
+      : Linear(m, k, n), packed(bertc::cpu::packB16(B.data(), k, n, bertc::cpu::panelWidth(kIsa))) {}
+
+  std::vector<float> run(const bertc_k_exec* exec, int epilogue, bool residualInC = false) const {
+    std::vector<float> C(M * ldc, 7.0f);
+    if (residualInC)
+      for (int i = 0; i < M; ++i) std::copy_n(R.begin() + i * ldc, N, C.begin() + i * ldc);
+    const int status = bertc_k_linear_bf16(exec, A.data(), lda, M, packed.data.get(), K, N, bias.data(),
+                                           residualInC ? C.data() : R.data(), ldc, C.data(), ldc, epilogue);
+    INFO((status == BERTC_OK ? "" : exec->err->message));
+    REQUIRE(status == BERTC_OK);
+    return C;
+  }
+
+  void check(const std::vector<float>& C, int epilogue, int tier) const {
+    const bool dot = tier == BERTC_K_TIER_AVX512_BF16;
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double x = 0, s = 0;
+        for (int k = 0; k < K; ++k) {
+          const double p = double(dot ? bf16(A[i * lda + k]) : A[i * lda + k]) * bf16(B[k * N + j]);
+          x += p;
+          s += std::fabs(p);
+        }
+        if (epilogue != BERTC_K_EPI_NONE) x += bias[j], s += std::fabs(bias[j]);
+        if (epilogue == BERTC_K_EPI_BIAS_RESIDUAL) x += R[i * ldc + j], s += std::fabs(R[i * ldc + j]);
+        INFO("M=" << M << " K=" << K << " N=" << N << " epilogue " << epilogue << " tier "
+                  << bertc_k_cpu_tier_name(tier) << " at " << i << "," << j);
+        REQUIRE(std::fabs(C[i * ldc + j] - act(epilogue, x)) <= 2e-6 * std::sqrt(double(K)) * s + 1e-30);
+      }
+    for (int i = 0; i < M; ++i)
+      for (int j = N; j < ldc; ++j) REQUIRE(C[i * ldc + j] == 7.0f);
+  }
+};
+
+/// The tiers this CPU runs, each with BERTC_CPU_TIER capping at it; a WARN
+/// names the flag behind each tier it lacks.
+std::vector<int> tiersHere() {
+  std::vector<int> tiers;
+  for (Tier t : {Tier::Avx2, Tier::Avx512, Tier::Avx512Bf16}) {
+    if (bertc::cpu::tierSupported(t))
+      tiers.push_back(static_cast<int>(t));
+    else
+      WARN("bf16 tier " << bertc::cpu::tierName(t) << " skipped: this CPU lacks "
+                        << (t == Tier::Avx512Bf16 ? "avx512_bf16" : "avx512f/bw/vl/dq/cd"));
+  }
+  return tiers;
+}
+
+}  // namespace
+
+TEST_CASE("libmodel: linear_bf16 on each tier, every epilogue on odd shapes, inline and on 2 threads", "[libmodel]") {
+  LIBMODEL_REQUIRE_ISA();
+  Pool pool(2);
+  Exec inline_(nullptr, BERTC_K_LINEAR_BF16_SCRATCH_FLOATS), threaded(pool.p, BERTC_K_LINEAR_BF16_SCRATCH_FLOATS);
+  // K odd, K = 800 in two K slices, 1001 in an even and an odd one; N off
+  // the panel widths; M = 1 and 3 split along N on 2 threads.
+  const struct {
+    int M, K, N;
+  } shapes[] = {{1, 1, 1}, {3, 5, 200}, {7, 37, 17}, {13, 64, 33}, {50, 800, 45}, {1, 16, 100}, {17, 1001, 70}};
+  for (int tier : tiersHere()) {
+    TierCap cap(bertc_k_cpu_tier_name(tier));
+    REQUIRE(bertc_k_cpu_tier() == tier);
+    for (const auto& s : shapes)
+      for (int epilogue = BERTC_K_EPI_NONE; epilogue <= BERTC_K_EPI_BIAS_RELU; ++epilogue) {
+        const LinearBf16 p(s.M, s.K, s.N);
+        const std::vector<float> C = p.run(&inline_.e, epilogue);
+        p.check(C, epilogue, tier);
+        CHECK(p.run(&threaded.e, epilogue) == C);
+      }
+    // Every M up to 17: partial register tiles of 6 and 8 rows.
+    for (int M = 1; M <= 17; ++M) {
+      const LinearBf16 p(M, 37, 45);
+      p.check(p.run(&threaded.e, BERTC_K_EPI_BIAS_GELU), BERTC_K_EPI_BIAS_GELU, tier);
+    }
+    const LinearBf16 p(19, 800, 70);
+    for (Exec* e : {&inline_, &threaded})
+      p.check(p.run(&e->e, BERTC_K_EPI_BIAS_RESIDUAL, true), BERTC_K_EPI_BIAS_RESIDUAL, tier);
+  }
+}
+
+TEST_CASE("libmodel: BERTC_CPU_TIER caps the tier linear_bf16 runs, and a bad one is an error", "[libmodel]") {
+  LIBMODEL_REQUIRE_ISA();
+  Exec exec(nullptr, BERTC_K_LINEAR_BF16_SCRATCH_FLOATS);
+  const int best = static_cast<int>(bertc::cpu::bestTier());
+  {
+    TierCap none(nullptr);
+    CHECK(bertc_k_cpu_tier() == best);
+    WARN("bf16 tier here: " << bertc_k_cpu_tier_name(bertc_k_cpu_tier()));
+  }
+  CHECK(std::string(bertc_k_cpu_tier_name(BERTC_K_TIER_AVX2)) == "avx2");
+  CHECK(std::string(bertc_k_cpu_tier_name(BERTC_K_TIER_AVX512)) == "avx512");
+  CHECK(std::string(bertc_k_cpu_tier_name(BERTC_K_TIER_AVX512_BF16)) == "avx512_bf16");
+  CHECK(std::string(bertc_k_cpu_tier_name(-1)) == "unknown");
+  {
+    TierCap empty("");
+    CHECK(bertc_k_cpu_tier() == best);
+  }
+  {
+    TierCap top("avx512_bf16");  // a cap above the CPU's best is no cap
+    CHECK(bertc_k_cpu_tier() == best);
+  }
+  // The cap changes the kernel, not only the number reported: the dot tier
+  // rounds A to bf16, the widening tiers do not.
+  const LinearBf16 p(9, 64, 40);
+  std::vector<std::vector<float>> results;
+  for (int tier = BERTC_K_TIER_AVX2; tier <= best; ++tier) {
+    TierCap cap(bertc_k_cpu_tier_name(tier));
+    REQUIRE(bertc_k_cpu_tier() == tier);
+    results.push_back(p.run(&exec.e, BERTC_K_EPI_BIAS));
+    p.check(results.back(), BERTC_K_EPI_BIAS, tier);
+  }
+  if (best == BERTC_K_TIER_AVX512_BF16) CHECK(results.back() != results.front());
+  {
+    TierCap bad("sse2");
+    CHECK(bertc_k_cpu_tier() == -1);
+    CHECK(bertc_k_linear_bf16(&exec.e, p.A.data(), p.lda, p.M, p.packed.data.get(), p.K, p.N, p.bias.data(),
+                              nullptr, 0, std::vector<float>(p.M * p.ldc).data(), p.ldc,
+                              BERTC_K_EPI_BIAS) == BERTC_ERR_INVALID);
+    CHECK(std::string(exec.err.message) == "linear_bf16: BERTC_CPU_TIER=sse2 is not avx2, avx512 or avx512_bf16");
+  }
+}
+
+TEST_CASE("libmodel: linear_bf16's argument errors", "[libmodel]") {
+  LIBMODEL_REQUIRE_ISA();
+  TierCap none(nullptr);
+  Exec small(nullptr, BERTC_K_LINEAR_BF16_SCRATCH_FLOATS - 1), exec(nullptr, BERTC_K_LINEAR_BF16_SCRATCH_FLOATS);
+  const LinearBf16 p(3, 8, 8);
+  std::vector<float> C(p.M * p.ldc);
+  SECTION("too little worker scratch, on every tier alike") {
+    CHECK(bertc_k_linear_bf16(&small.e, p.A.data(), p.lda, p.M, p.packed.data.get(), p.K, p.N, nullptr, nullptr, 0,
+                              C.data(), p.ldc, BERTC_K_EPI_NONE) == BERTC_ERR_INVALID);
+    CHECK(std::string(small.err.message) ==
+          "linear_bf16: needs " + std::to_string(BERTC_K_LINEAR_BF16_SCRATCH_FLOATS) +
+              " scratch floats per worker, the context has " + std::to_string(BERTC_K_LINEAR_BF16_SCRATCH_FLOATS - 1));
+  }
+  SECTION("no tokens is no work") {
+    CHECK(bertc_k_linear_bf16(&small.e, nullptr, 8, 0, nullptr, 8, 8, nullptr, nullptr, 0, nullptr, 8,
+                              BERTC_K_EPI_NONE) == BERTC_OK);
+  }
+  SECTION("a bad epilogue, a missing bias") {
+    CHECK(bertc_k_linear_bf16(&exec.e, nullptr, 8, 1, nullptr, 8, 8, nullptr, nullptr, 0, nullptr, 8, 42) ==
+          BERTC_ERR_INVALID);
+    CHECK(std::string(exec.err.message) == "linear_bf16: unknown epilogue 42");
+    CHECK(bertc_k_linear_bf16(&exec.e, p.A.data(), p.lda, p.M, p.packed.data.get(), p.K, p.N, nullptr, nullptr, 0,
+                              C.data(), p.ldc, BERTC_K_EPI_BIAS) == BERTC_ERR_NULL_ARG);
   }
 }
 

@@ -1,0 +1,32 @@
+// The model library's copy of the bf16 GEMM's Avx512Bf16 tier
+// (kernels/gemm_bf16_kernel.inc), built with the tier's flags on top of the
+// library's -march (CMakeLists.txt), so both libraries have it; linear_bf16.cpp
+// calls it only where the CPU runs it.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "internal.h"
+
+namespace bertc::cpu {
+namespace {
+
+#include "vec_avx512.inc"
+#include "bf16_dot.inc"
+
+constexpr int MR = microkernelRows(Tier::Avx512Bf16);
+#include "gemm_bf16_kernel.inc"
+
+static_assert(NR == microkernelCols(Tier::Avx512Bf16));
+static_assert(static_cast<size_t>(MC) * KC / 2 <= BERTC_K_LINEAR_BF16_SCRATCH_FLOATS,
+              "the A block must fit the scratch");
+
+}  // namespace
+
+void libmodel::linearBf16RowsAvx512Bf16(const GemmBf16Args& args, int m0, int m1) { gemmBf16RowsImpl(args, m0, m1); }
+
+}  // namespace bertc::cpu
