@@ -1,6 +1,4 @@
-/// Reference semantics of the fused ops (the last rows of ops.def):
-/// SkipLayerNorm, BiasGelu, FastGelu, Attention, EmbedLayerNorm, Linear and
-/// MeanPool.
+/// Reference semantics of the fused ops (the BERTC_FUSED_OP rows of ops.def).
 ///
 /// Each is written as the unfused computation it stands for, in double, and
 /// rounded once to the result dtype: the oracle the fusions are checked

@@ -1,5 +1,5 @@
-/// Reference semantics of linear algebra, normalisation and reductions:
-/// MatMul, Gemm, Softmax, LayerNorm, ReduceMean/Sum/Max and CumSum.
+/// Reference semantics of linear algebra, normalisation and reductions (the
+/// BERTC_LINALG_OP rows of ops.def).
 ///
 /// Floating operands are read as double; sums accumulate in `Acc`, double
 /// when InterpOptions::accumulateInDouble (the default) and float otherwise.

@@ -1,7 +1,6 @@
-/// Shape rules for the fused ops of ops.def (SkipLayerNorm, BiasGelu,
-/// FastGelu, Attention, EmbedLayerNorm, Linear, MeanPool). They check operand shapes
-/// strictly: a fusion that builds a malformed node is a compiler bug, and
-/// the verifier catches it here.
+/// Shape rules for the fused ops (the BERTC_FUSED_OP rows of ops.def). They
+/// check operand shapes strictly: a fusion that builds a malformed node is a
+/// compiler bug, and the verifier catches it here.
 #include "ir/shape_rules.h"
 
 namespace bertc::ir::rules {
