@@ -222,7 +222,7 @@ def check_plan_numerics(model_path: Path, tmp: Path, fp16: bool, fixture_inputs=
 def test_fixture_compiles_for_cuda(bertc, fixture, target, tmp_path):
     model = onnx.load(str(fixture / "model.onnx"))
     info = compile_info(bertc, fixture / "model.onnx", tmp_path, target)
-    assert info["abi"] == 1 and info["name"] == "m"
+    assert info["abi"] == 2 and info["name"] == "m"
     assert info["precision"] == (1 if target == "cuda-fp16" else 0)
     assert info["max_batch"] == 4 and info["max_seq"] == 32 and 1 <= info["min_seq"] <= 32
     assert info["macros"] == [4, 32, info["min_seq"], len(info["inputs"]), len(info["outputs"])]
