@@ -572,7 +572,8 @@ def run(args):
         # The fp32 reference in full fp32: no TF32 in its matmuls.
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-        versions = {"torch": torch.__version__, "torch_cuda": torch.version.cuda, "transformers": transformers.__version__}
+        versions = {"torch": torch.__version__, "torch_cuda": torch.version.cuda,
+                    "transformers": transformers.__version__}
     else:
         gpu = gpu_name_without_torch(args.device)
         versions = {"torch": None, "torch_cuda": None, "transformers": None}

@@ -139,8 +139,8 @@ int bertc_rt_weights_open(bertc_rt_weights* w, const char* path, const char* mod
   if (memcmp(h, BERTC_RT_WEIGHTS_MAGIC, kMagicBytes) != 0)
     return FAIL_OPEN(BERTC_ERR_INVALID, "%s: not a bertc weights file (no %s magic)", path, BERTC_RT_WEIGHTS_MAGIC);
   if (load64(h + 8) != BERTC_RT_WEIGHTS_HEADER_BYTES)
-    return FAIL_OPEN(BERTC_ERR_INVALID, "%s: a weights file of another format (header of %llu bytes, expected %d)", path,
-                     (unsigned long long)load64(h + 8), BERTC_RT_WEIGHTS_HEADER_BYTES);
+    return FAIL_OPEN(BERTC_ERR_INVALID, "%s: a weights file of another format (header of %llu bytes, expected %d)",
+                     path, (unsigned long long)load64(h + 8), BERTC_RT_WEIGHTS_HEADER_BYTES);
   const uint64_t payload = load64(h + 16), recorded = load64(h + 24);
   char owner[kNameBytes];
   memcpy(owner, h + kNameOffset, kNameBytes);

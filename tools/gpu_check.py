@@ -206,19 +206,33 @@ def link_flags(lib_dirs, so_names):
     return flags
 
 
+def compilers(env=None):
+    """(C compiler, C++ compiler): $CC and $CXX, else the first of cc/gcc/clang (c++/g++/clang++) on PATH."""
+    env = os.environ if env is None else env
+    found = []
+    for var, names in (("CC", ("cc", "gcc", "clang")), ("CXX", ("c++", "g++", "clang++"))):
+        tool = env.get(var) or next((t for t in map(lambda n: shutil.which(n, path=env.get("PATH", "")), names) if t),
+                                    None)
+        if not tool:
+            raise RuntimeError(f"no {var} and none of {', '.join(names)} on PATH")
+        found.append(tool)
+    return found
+
+
 def build(out: Path, manifest, jobs: int):
     """The runtime's objects once, then a host program per model (in parallel): {dir: exe}."""
     cuda = manifest["backend"] == "cuda"
+    cc, cxx = compilers()
     rt = out / "runtime"
     incs, libs = find_toolkit() if cuda else ([], [])
     inc = [f"-I{rt}", f"-I{rt / 'cuda'}", *[f"-I{d}" for d in incs]]
     objs = []
     for c in RUNTIME_C:
-        sh(["cc", "-std=c11", "-O2", "-fPIC", *inc, "-c", str(rt / c), "-o", str(rt / (c + ".o"))])
+        sh([cc, "-std=c11", "-O2", "-fPIC", *inc, "-c", str(rt / c), "-o", str(rt / (c + ".o"))])
         objs.append(str(rt / (c + ".o")))
     extra = []
     if cuda:
-        sh(["c++", "-std=c++17", "-O2", "-fPIC", "-Wall", "-Wextra", *inc, "-c", str(rt / "cuda" / "runtime.cpp"), "-o",
+        sh([cxx, "-std=c++17", "-O2", "-fPIC", "-Wall", "-Wextra", *inc, "-c", str(rt / "cuda" / "runtime.cpp"), "-o",
             str(rt / "runtime.o")])
         objs.append(str(rt / "runtime.o"))
         extra = ["-DCHECK_CUDA"]
@@ -229,8 +243,8 @@ def build(out: Path, manifest, jobs: int):
     def link(m):
         d = out / m["dir"]
         exe = d / "check_cases"
-        sh(["cc", "-std=c11", "-O1", *extra, f"-I{d}", *inc, str(out / "check_cases.c"), str(d / "m.o"), *objs,
-            *libs_flags, "-lpthread", "-ldl", "-lrt", "-o", str(exe)])
+        sh([cc, "-std=c11", "-O1", "-Wall", "-Wextra", *extra, f"-I{d}", *inc, str(out / "check_cases.c"),
+            str(d / "m.o"), *objs, *libs_flags, "-lpthread", "-ldl", "-lrt", "-o", str(exe)])
         return m["dir"], exe
 
     with ThreadPoolExecutor(jobs) as pool:

@@ -115,7 +115,8 @@ def test_tools_are_found_on_path_then_in_cuda_roots(tmp_path):
     home = tmp_path / "cuda"
     in_home = executable(home / "bin" / "compute-sanitizer")
     empty = str(tmp_path / "nothing")
-    assert gpu_check.find_tool("compute-sanitizer", {"PATH": str(on_path.parent), "CUDA_HOME": str(home)}) == str(on_path)
+    both = {"PATH": str(on_path.parent), "CUDA_HOME": str(home)}
+    assert gpu_check.find_tool("compute-sanitizer", both) == str(on_path)
     assert gpu_check.find_tool("compute-sanitizer", {"PATH": empty, "CUDA_HOME": str(home)}) == str(in_home)
     assert gpu_check.find_tool("compute-sanitizer", {"PATH": empty, "CUDA_PATH": str(home)}) == str(in_home)
     # nvcc's folder is a CUDA root too.
