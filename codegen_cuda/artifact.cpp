@@ -296,10 +296,12 @@ std::string headerText(const CudaModel& model, const ir::Graph& g) {
   }
   const char* precision = model.kernels().precision == Precision::Fp16 ? "fp16" : "fp32";
   const char* file = model.view().weights_file;
+  std::string shown = file ? file : "";  // inside a C comment: no "*/"
+  for (size_t at; (at = shown.find("*/")) != std::string::npos;) shown.replace(at, 2, "* /");
   const std::string weightsDoc =
-      file ? fmt::format("\n *  The weights are in the side file \"{}\" (bertc compile --weights-file),\n *  "
-                         "opened relative to the working directory; {}_create_with_weights\n *  takes another path.",
-                         file, p)
+      file ? fmt::format("\n *  The weights are in the side file \"{}\" (bertc compile --weights-file;\n *  "
+                         "a relative path is from the working directory); {}_create_with_weights\n *  takes another.",
+                         shown, p)
            : std::string();
   std::string archs;
   for (const Image& im : model.images())
@@ -320,9 +322,10 @@ std::string headerText(const CudaModel& model, const ir::Graph& g) {
  *
  * A context holds the device's copy of the weights, an arena for the
  * largest shape and one CUDA graph per shape run (captured on first use,
- * replayed after). It runs one call at a time; use one per host thread for
- * concurrency. Every call returns BERTC_OK (0) or a bertc_rt_status code,
- * with the message in {p}_last_error.
+ * replayed after). It runs one call at a time, and runs on different
+ * streams one after another on the GPU (they share the arena); use a context
+ * per host thread or stream for concurrency. Every call returns BERTC_OK (0)
+ * or a bertc_rt_status code, with the message in {p}_last_error.
  */
 #ifndef {P}_H
 #define {P}_H
@@ -360,7 +363,7 @@ static inline int {p}_create_with_weights({p}_context** ctx, int device, const c
   return bertc_cuda_create_with_weights(&{p}_cuda_model, device, weights_path, ctx);
 }}
 
-/** Frees the context; NULL is a no-op. No run may be in flight. */
+/** Waits for the context's last run and frees it; NULL is a no-op. */
 static inline void {p}_destroy({p}_context* ctx) {{ bertc_cuda_destroy(ctx); }}
 
 /** Runs on host memory and returns when the outputs are written. Ids and
