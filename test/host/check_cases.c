@@ -20,7 +20,8 @@
  * run does not write shows, and written to OUTDIR/NAME.MODE.K.bin (raw,
  * float32 or the output's integer dtype).
  *
- * Each run prints one JSON line at once (stdout is flushed):
+ * Each run prints one JSON line once its outputs are written (stdout is
+ * flushed):
  *   {"case": NAME, "mode": MODE, "status": "BERTC_OK", "error": "", "ms": 1.2, "graphs": 3}
  * and the last line is {"done": true, "runs": N, "failed": F, "create_ms": ...}.
  * Exit: 0 every run returned BERTC_OK, 2 some run failed, 1 usage, I/O or a
@@ -198,8 +199,9 @@ static void run_on_host(context ctx, const test_case* c, const char* mode) {
   for (int o = 0; o < M_NUM_OUTPUTS; ++o) memset(host_out[o], 0xff, out_bytes(o, c->batch, c->seq));
   const double t0 = now_ms();
   const int status = run_host(ctx, c->batch, c->seq, (const void* const*)c->in, host_out);
-  report(ctx, c, mode, status, now_ms() - t0);
-  if (status == BERTC_OK) write_outputs(c, mode, host_out);
+  const double ms = now_ms() - t0;
+  if (status == BERTC_OK) write_outputs(c, mode, host_out);  /* before the line that says they are there */
+  report(ctx, c, mode, status, ms);
 }
 
 #ifdef CHECK_CUDA
@@ -233,8 +235,9 @@ static void run_on_device(context ctx, device_case* d, const test_case* c) {
   const double t0 = now_ms();
   int status = m_run_device_v(ctx, NULL, c->batch, c->seq, (const void* const*)d->in, d->out);
   if (status == BERTC_OK) status = m_sync(ctx, NULL);
-  report(ctx, c, "device", status, now_ms() - t0);
+  const double ms = now_ms() - t0;
   if (status == BERTC_OK) device_fetch(d, c, "device");
+  report(ctx, c, "device", status, ms);
 }
 
 /* Two cases on two streams of one context, with no wait between them. */
@@ -253,10 +256,10 @@ static void run_on_streams(context ctx, device_case* da, device_case* db, const 
   const int ya = m_sync(ctx, (bertc_cuda_stream)s1);
   const int yb = m_sync(ctx, (bertc_cuda_stream)s2);
   const double ms = now_ms() - t0;
-  report(ctx, a, mode, sa != BERTC_OK ? sa : ya, ms);
-  report(ctx, b, mode, sb != BERTC_OK ? sb : yb, ms);
   if (sa == BERTC_OK && ya == BERTC_OK) device_fetch(da, a, mode);
   if (sb == BERTC_OK && yb == BERTC_OK) device_fetch(db, b, mode);
+  report(ctx, a, mode, sa != BERTC_OK ? sa : ya, ms);
+  report(ctx, b, mode, sb != BERTC_OK ? sb : yb, ms);
   CUDA_OK(cudaStreamDestroy(s1));
   CUDA_OK(cudaStreamDestroy(s2));
 }
