@@ -200,8 +200,8 @@ int bertc_rt_arena_destroy(bertc_rt_arena* arena);
  *            8  uint64   header bytes (BERTC_RT_WEIGHTS_HEADER_BYTES)
  *           16  uint64   payload bytes
  *           24  uint64   payload checksum (bertc_rt_checksum)
- *           32  char[64] the model's symbol prefix, NUL-padded (for messages)
- *           96  zeros up to the header's end
+ *           32  char[128] the model's symbol prefix, NUL-padded (for messages)
+ *          160  zeros up to the header's end
  *
  *  The object records the payload's size and checksum: a file of another
  *  model, or of another compile of the same model, is refused, and so is a
@@ -237,7 +237,7 @@ int bertc_rt_weights_open(bertc_rt_weights* w, const char* path, const char* mod
  *  BERTC_OK. */
 int bertc_rt_weights_close(bertc_rt_weights* w);
 
-/** Writes a weights file: the header for `model` (at most 63 bytes) and the
+/** Writes a weights file: the header for `model` (at most 127 bytes) and the
  *  payload. Returns BERTC_OK, BERTC_ERR_NULL_ARG, BERTC_ERR_INVALID (a model
  *  name too long) or BERTC_ERR_SYSTEM (the message names the file). bertc
  *  uses it; hosts do not need it. */

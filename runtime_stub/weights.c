@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { kMagicBytes = 8, kNameBytes = 64, kNameOffset = 32 };
+enum { kMagicBytes = 8, kNameBytes = 128, kNameOffset = 32 };
 
 /* ------------------------------------------------------------- XXH64 */
 

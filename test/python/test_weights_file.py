@@ -33,9 +33,9 @@ BERTC_ERR_SYSTEM, BERTC_ERR_INVALID, BERTC_ERR_DEVICE = 7, 4, 8
 
 def header_fields(path):
     """(magic, header bytes, payload bytes, checksum, model name) of a weights file."""
-    raw = path.read_bytes()[:96]
+    raw = path.read_bytes()[:160]
     magic, header, payload, checksum = struct.unpack_from("<8sQQQ", raw)
-    return magic, header, payload, checksum, raw[32:96].rstrip(b"\0").decode()
+    return magic, header, payload, checksum, raw[32:160].rstrip(b"\0").decode()
 
 
 def inputs(batch=3, seq=11, seed=5):
