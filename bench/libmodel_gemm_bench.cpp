@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   bertc_rt_pool* pool = o.threads > 1 ? bertc_rt_pool_create(o.threads) : nullptr;
   if (o.threads > 1 && !pool) fail(bertc_rt_last_error());
   bertc_rt_error err{};
-  const bertc_k_exec exec{pool, bertc_rt_pool_num_workers(pool), nullptr, 0, &err};
+  const bertc_k_exec exec{pool, bertc_rt_pool_num_workers(pool), nullptr, 0, &err, nullptr};
 
   for (const bertc::bench::GemmShape& s : o.shapes) {
     bertc::bench::GemmOperands x(s);
