@@ -5,7 +5,10 @@
  *
  *   cuda_bench_host --batch B --seq S [--inputs DIR | --lengths L1,L2,...] [--iters N]
  *                   [--warmup W] [--api device|host] [--device D] [--out-json FILE]
- *                   [--dump-output FILE]
+ *                   [--dump-output FILE] [--weights FILE]
+ *
+ * --weights: the weights side file of a model compiled with --weights-file (m_create_with_weights;
+ * without it, m_create opens the path recorded at compile time).
  *
  * Inputs. With --inputs, input i is read from DIR/<its name>.i64: batch * seq raw little-endian
  * int64 values, row-major (the driver writes them, so that bertc and PyTorch see the same ids).
@@ -56,7 +59,8 @@ static void usage(const char* why, int code) {
   fprintf(code ? stderr : stdout,
           "cuda_bench_host: %s\n"
           "usage: cuda_bench_host --batch B --seq S [--inputs DIR | --lengths L1,L2,...] [--iters N] [--warmup W]\n"
-          "                       [--api device|host] [--device D] [--out-json FILE] [--dump-output FILE]\n",
+          "                       [--api device|host] [--device D] [--out-json FILE] [--dump-output FILE]\n"
+          "                       [--weights FILE]\n",
           why);
   exit(code);
 }
@@ -140,7 +144,7 @@ int main(int argc, char** argv) {
   int64_t batch = 0, seq = 0, iters = 100, warmup = 10, device = 0;
   int64_t lengths[M_MAX_BATCH];
   int64_t num_lengths = 0;
-  const char *inputs_dir = NULL, *out_json = NULL, *dump = NULL, *api = "device";
+  const char *inputs_dir = NULL, *out_json = NULL, *dump = NULL, *api = "device", *weights = NULL;
   for (int a = 1; a < argc; ++a) {
     const char* flag = argv[a];
     if (!strcmp(flag, "-h") || !strcmp(flag, "--help")) usage("times m_run_device (or m_run) of the model in m.o", 0);
@@ -154,6 +158,7 @@ int main(int argc, char** argv) {
     else if (!strcmp(flag, "--inputs")) inputs_dir = v;
     else if (!strcmp(flag, "--out-json")) out_json = v;
     else if (!strcmp(flag, "--dump-output")) dump = v;
+    else if (!strcmp(flag, "--weights")) weights = v;
     else if (!strcmp(flag, "--api")) {
       if (strcmp(v, "device") && strcmp(v, "host")) usage("--api is device or host", 2);
       api = v;
@@ -213,7 +218,7 @@ int main(int argc, char** argv) {
    * to read. */
   m_context* ctx = NULL;
   const double t_create = now_ms();
-  check_rc(m_create(&ctx, (int)device), NULL, "m_create");
+  check_rc(m_create_with_weights(&ctx, (int)device, weights), NULL, "m_create");
   const double create_ms = now_ms() - t_create;
   CUDA_CHECK(cudaSetDevice((int)device));
   struct cudaDeviceProp prop;

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """bertc's CUDA fp16 BERT-base against PyTorch on the same weights and inputs, in two phases on
-two machines: the GPU machine has CUDA, Python, PyTorch and transformers but no bertc.
+two machines: the GPU machine has CUDA and Python (PyTorch and transformers if it can) but no
+bertc, and nothing big needs to travel to it.
 
-  prepare   (where bertc is built) makes a random-weight BERT-base as bench/make_bert_base.py
-            does (12 layers, hidden 768, 12 heads, FFN 3072, vocab 30522, 512 positions; seed
-            --seed), compiles it with `bertc compile --target=cuda-fp16 --max-batch 8 --max-seq
-            128 --name m`, and writes to --out a folder that is all the GPU machine needs: m.o,
-            m.h, weights.pt (the PyTorch state_dict), config.json, meta.json, the runtime stub's
-            sources (runtime/), cuda_bench_host.c, build.sh and this script.
+  prepare   (where bertc is built; NumPy, onnx, no torch) makes BERT-base (12 layers, hidden 768,
+            12 heads, FFN 3072, vocab 30522, 512 positions) with bench/synthetic_bert.py's weights
+            of seed --seed, compiles it with `bertc compile --target=cuda-fp16 --max-batch 8
+            --max-seq 128 --name m --weights-file m.weights`, and writes to --out a folder that is
+            all the GPU machine needs: m.o (plan and kernels, 0.3 MB), m.h, m.weights.xz (bertc's
+            219 MB of fp16 weights, which compress to under 1 MB: see synthetic_bert.py),
+            config.json, meta.json, the runtime stub's sources (runtime/), cuda_bench_host.c,
+            build.sh, synthetic_bert.py and this script.
 
-  run       (on the GPU machine, in that folder) builds cuda_bench_host with build.sh, checks
-            bertc's last_hidden_state against PyTorch fp32 (cosine and max abs error over the
-            real tokens), then times, interleaved over --reps rounds (bertc, PyTorch, ... then
-            the reverse order next round):
+  run       (on the GPU machine, in that folder) unpacks m.weights, builds cuda_bench_host with
+            build.sh, checks bertc's last_hidden_state against a float32 reference on the same
+            weights (transformers' BertModel with TF32 off, built there from config.json and
+            synthetic_bert.state_dict; NumPy's synthetic_bert.reference where PyTorch is missing):
+            cosine and max abs error over the real tokens, then times, interleaved over --reps
+            rounds (bertc, PyTorch, ... then the reverse order next round):
 
   b1s128    batch 1, sequence 128                      goals: bertc <= 0.30 ms (H100) and
                                                               <= 0.5x PyTorch eager fp16
@@ -25,7 +30,8 @@ batch * seq rows). bertc-host: m_run on pinned host buffers, which packs the GEM
 tokens; it is synchronous and timed by the host clock, copies in and out and the host's id check
 included. eager, sdpa: transformers' BertModel in fp16 with attn_implementation "eager" or
 "sdpa". compile:MODE: torch.compile(mode=MODE) of the sdpa model, one engine per
---compile-modes entry (a failure to compile is reported as skipped).
+--compile-modes entry (a failure to compile is reported as skipped). Without PyTorch (or without
+a GPU it sees) only the bertc engines run, and the run says so.
 
 Timing. Every engine but bertc-host times each iteration alike: a CUDA event, the call, a CUDA
 event, wait for it; the event interval is the time. Each round runs --warmup untimed iterations then --iters
@@ -36,10 +42,12 @@ medians.
     python3 bench/cuda_vs_torch.py prepare --out /tmp/cudabench     # here
     cd cudabench && python3 cuda_vs_torch.py run                      # on the GPU machine
 
-bench/README_cuda.md has the details.
+bench/README_cuda.md has the details; tools/gpu_session.py carries it with the correctness
+check in one archive and runs both in one command.
 
 run writes cuda_vs_torch_results.json (or --json) with the GPU's name, versions, every round's
-times and the check, and prints a table. It exits with 1 when the check fails.
+times and the check, appends each check and table row to --jsonl as it comes, and prints a
+table. It exits with 1 when the check fails.
 """
 import argparse
 import json
@@ -67,10 +75,10 @@ GOAL_EAGER_RATIO = 0.5  # bertc / PyTorch eager fp16, medians
 
 # The model's hyperparameters, all a BertConfig needs; written to config.json so that any
 # transformers version rebuilds the same architecture.
-CONFIG_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-               "hidden_act", "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "pad_token_id")
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # make_bert_base.py's, in model order
-RUNTIME_FILES = ("bertc_rt.h", "internal.h", "error.c", "arena.c", "pool.c", "cuda/bertc_cuda.h", "cuda/runtime.cpp")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # the model's, in order
+RUNTIME_FILES = ("bertc_rt.h", "internal.h", "error.c", "arena.c", "pool.c", "weights.c", "cuda/bertc_cuda.h",
+                 "cuda/runtime.cpp", "cuda/alignment.h", "cuda/run_order.h")
+WEIGHTS = "m.weights"  # bertc's side file, recorded in m.o relative to the folder (run from there)
 HOST = "cuda_bench_host"
 
 BUILD_SH = r"""#!/usr/bin/env bash
@@ -125,12 +133,12 @@ echo "build.sh: CUDA from $found"
 inc=(-I. -Iruntime -Iruntime/cuda -I"$(dirname "$rt_h")" -I"$(dirname "$lt_h")")
 
 mkdir -p obj
-for f in error arena pool; do
+for f in error arena pool weights; do
   "$CC" -std=c11 -O2 -fPIC -Wall -Wextra -Iruntime -c "runtime/$f.c" -o "obj/$f.o"
 done
 "$CXX" -std=c++17 -O2 -fPIC -Wall -Wextra "${inc[@]}" -c runtime/cuda/runtime.cpp -o obj/runtime.o
 "$CC" -std=c11 -O2 -Wall -Wextra "${inc[@]}" -c cuda_bench_host.c -o obj/cuda_bench_host.o
-"$CXX" -o cuda_bench_host obj/cuda_bench_host.o m.o obj/runtime.o obj/error.o obj/arena.o obj/pool.o \
+"$CXX" -o cuda_bench_host obj/cuda_bench_host.o m.o obj/runtime.o obj/error.o obj/arena.o obj/pool.o obj/weights.o \
   "$rt_so" "$lt_so" -Wl,-rpath,"$(dirname "$rt_so")" -Wl,-rpath,"$(dirname "$lt_so")" -lpthread -ldl -lrt
 echo "build.sh: built $(pwd)/cuda_bench_host"
 """
@@ -141,11 +149,12 @@ def fail(msg: str):
 
 
 def import_torch():
+    """(torch, transformers), or (None, why) when they cannot be imported."""
     try:
         import torch
         import transformers
     except ImportError as e:
-        fail(f"this phase needs torch and transformers ({e}); pip install torch transformers")
+        return None, f"no PyTorch here ({e})"
     return torch, transformers
 
 
@@ -157,13 +166,17 @@ def git(repo: Path, *args):
 # ----------------------------------------------------------------------------------------- prepare
 
 def prepare(args):
-    torch, transformers = import_torch()
+    import lzma
+    import numpy as np
+    import onnx
+    sys.path.insert(0, str(HERE))
+    import synthetic_bert
     bertc = Path(args.bertc)
     if not bertc.is_file() or not os.access(bertc, os.X_OK):
         fail(f"no bertc at {bertc}: build it (cmd/bertc) or pass --bertc")
     host_src = HERE / "cuda_bench_host.c"
     runtime = REPO / "runtime_stub"
-    for f in [host_src, REPO / "bench" / "make_bert_base.py", *(runtime / r for r in RUNTIME_FILES)]:
+    for f in [host_src, REPO / synthetic_bert.TEMPLATE, *(runtime / r for r in RUNTIME_FILES)]:
         if not f.is_file():
             fail(f"{f} is missing: run prepare from bench/ of a bertc checkout")
     # m.o (from the bertc binary) and the runtime copied below (from the sources) must agree.
@@ -172,57 +185,50 @@ def prepare(args):
     if newer:
         print(f"cuda_vs_torch: warning: {len(newer)} sources are newer than {bertc} (e.g. {newer[0]}): "
               f"rebuild it so that m.o and the runtime stub copied here agree", file=sys.stderr)
-    sys.path.insert(0, str(HERE))
-    from make_bert_base import Wrapper  # the benchmarks' export wrapper: positional inputs, tuple outputs
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-
-    # The model, as make_bert_base.py makes it; its weights go to the GPU machine as a state_dict.
-    torch.manual_seed(args.seed)
-    cfg = transformers.BertConfig(num_hidden_layers=args.layers)
-    model = transformers.BertModel(cfg).eval()
-    torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, out / "weights.pt")
-    (out / "config.json").write_text(json.dumps({k: getattr(cfg, k) for k in CONFIG_KEYS}, indent=2) + "\n")
-    print(f"wrote {out / 'weights.pt'} and config.json ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M "
-          f"parameters)")
+    config = {**synthetic_bert.BERT_BASE, "num_hidden_layers": args.layers}
+    state = synthetic_bert.state_dict(config, args.seed)
+    (out / "config.json").write_text(json.dumps({**config, "seed": args.seed}, indent=2) + "\n")
+    print(f"made the weights of seed {args.seed} ({sum(v.size for v in state.values()) / 1e6:.1f} M parameters)")
 
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = (out if args.keep_onnx else Path(tmp)) / "bert-base.onnx"
-        ids = torch.randint(1, cfg.vocab_size, (1, 128))
-        mask = torch.ones(1, 128, dtype=torch.long)
-        types = torch.zeros(1, 128, dtype=torch.long)
-        # make_bert_base.py's export call, unchanged.
-        torch.onnx.export(Wrapper(model), (ids, mask, types), str(onnx_path), input_names=list(INPUT_NAMES),
-                          output_names=["last_hidden_state", "pooler_output"], opset_version=17, dynamo=False,
-                          dynamic_axes={n: {0: "batch", 1: "sequence"} for n in INPUT_NAMES},
-                          do_constant_folding=True)
-        print(f"exported {onnx_path}")
-        cmd = [str(bertc), "compile", str(onnx_path), "--target=cuda-fp16", "-o", str(out / "m.o"), "--name", "m",
-               "--max-batch", str(args.max_batch), "--max-seq", str(args.max_seq)]
+        onnx.save(synthetic_bert.to_onnx(config, state, REPO / synthetic_bert.TEMPLATE), str(onnx_path))
+        del state
+        print(f"wrote {onnx_path} (the TorchScript opset-17 export's graph, from {synthetic_bert.TEMPLATE})")
+        # Run in --out, so that m.o records the side file's path relative to the folder.
+        cmd = [str(bertc.resolve()), "compile", str(onnx_path.resolve()), "--target=cuda-fp16", "-o", "m.o", "--name",
+               "m", "--max-batch", str(args.max_batch), "--max-seq", str(args.max_seq), "--weights-file", WEIGHTS]
         if args.arch:
             cmd += ["--arch", args.arch]
         t1 = time.time()
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=out)
         if r.returncode != 0:
             fail(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
         compile_s = time.time() - t1
         print(r.stdout.strip() or r.stderr.strip())
+    raw = (out / WEIGHTS).read_bytes()
+    (out / (WEIGHTS + ".xz")).write_bytes(lzma.compress(raw, preset=1))
+    (out / WEIGHTS).unlink()
+    print(f"compressed {WEIGHTS}: {len(raw) / 1e6:.1f} MB -> {(out / (WEIGHTS + '.xz')).stat().st_size / 1e6:.2f} MB")
 
     (out / "runtime" / "cuda").mkdir(parents=True, exist_ok=True)
     for f in RUNTIME_FILES:
         shutil.copy2(runtime / f, out / "runtime" / f)
     shutil.copy2(host_src, out / host_src.name)
     shutil.copy2(Path(__file__).resolve(), out / "cuda_vs_torch.py")
+    shutil.copy2(HERE / "synthetic_bert.py", out / "synthetic_bert.py")
     (out / "build.sh").write_text(BUILD_SH)
     (out / "build.sh").chmod(0o755)
-    meta = {"model": f"BERT {args.layers} layers, random weights (bench/make_bert_base.py's, seed {args.seed})",
+    meta = {"model": f"BERT {args.layers} layers, bench/synthetic_bert.py's weights of seed {args.seed}",
             "layers": args.layers, "seed": args.seed, "max_batch": args.max_batch, "max_seq": args.max_seq,
             "arch": args.arch, "bertc": str(bertc.resolve()), "bertc_commit": git(REPO, "rev-parse", "HEAD"),
             "bertc_tree_dirty": bool(git(REPO, "status", "--porcelain", "--untracked-files=no")),
-            "bertc_compile_s": round(compile_s, 2), "command": sys.argv,
-            "prepared_with": {"torch": torch.__version__, "transformers": transformers.__version__,
+            "bertc_compile_s": round(compile_s, 2), "weights_bytes": len(raw), "command": sys.argv,
+            "prepared_with": {"numpy": np.__version__, "onnx": onnx.__version__,
                               "python": platform.python_version()}}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"prepared {out.resolve()} in {time.time() - t0:.0f} s; on the GPU machine: "
@@ -271,7 +277,8 @@ class Bertc:
             js = Path(tmp) / "out.json"
             cmd = [str(self.folder / HOST), "--batch", str(cfg["batch"]), "--seq", str(cfg["seq"]),
                    "--inputs", str(self.folder / "inputs" / name), "--iters", str(iters), "--warmup", str(warmup),
-                   "--api", self.api, "--device", str(self.device), "--out-json", str(js)]
+                   "--api", self.api, "--device", str(self.device), "--out-json", str(js),
+                   "--weights", str(self.folder / WEIGHTS)]
             if dump:
                 cmd += ["--dump-output", str(dump)]
             r = subprocess.run(cmd, capture_output=True, text=True)
@@ -313,22 +320,28 @@ class Torch:
         return times
 
 
+def synthetic(folder: Path):
+    """(config, state_dict as NumPy) from config.json and synthetic_bert.py beside this script."""
+    sys.path.insert(0, str(folder))
+    import synthetic_bert
+    config = json.loads((folder / "config.json").read_text())
+    seed = config.pop("seed")
+    return config, synthetic_bert.state_dict(config, seed)
+
+
 def load_model(torch, transformers, folder: Path, impl: str, dtype):
-    """BertModel with the prepared weights and attention implementation `impl`, on the GPU."""
-    cfg = transformers.BertConfig(**json.loads((folder / "config.json").read_text()))
+    """BertModel of config.json with synthetic_bert's weights and attention `impl`, on the GPU."""
+    config, state = synthetic(folder)
+    cfg = transformers.BertConfig(**config)
     model = transformers.BertModel._from_config(cfg, attn_implementation=impl)
     if model.config._attn_implementation != impl:
         fail(f"transformers {transformers.__version__} gave attention '{model.config._attn_implementation}' "
              f"when asked for '{impl}'")
-    try:
-        state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
-    except TypeError:  # torch < 1.13 has no weights_only
-        state = torch.load(folder / "weights.pt", map_location="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
     buffers = ("position_ids", "token_type_ids")  # non-persistent buffers in some transformers versions
     bad = [k for k in [*missing, *unexpected] if not k.endswith(buffers)]
     if bad:
-        fail(f"weights.pt does not fit transformers {transformers.__version__}'s BertModel: {bad[:5]}")
+        fail(f"synthetic_bert's parameters do not fit transformers {transformers.__version__}'s BertModel: {bad[:5]}")
     return model.eval().to(device="cuda", dtype=dtype)
 
 
@@ -340,8 +353,10 @@ def why(ex: Exception) -> str:
 
 def validate(args, folder: Path):
     """The prepared folder, configs and engines, checked before anything slow starts."""
-    need = ["m.o", "m.h", "weights.pt", "config.json", "meta.json", "build.sh", f"{HOST}.c"]
+    need = ["m.o", "m.h", "config.json", "meta.json", "build.sh", f"{HOST}.c", "synthetic_bert.py"]
     missing = [f for f in need if not (folder / f).exists()]
+    if not (folder / WEIGHTS).exists() and not (folder / (WEIGHTS + ".xz")).exists():
+        missing.append(WEIGHTS + ".xz")
     if missing:
         fail(f"{folder} lacks {', '.join(missing)}: pass --dir, or run in the folder "
              f"`cuda_vs_torch.py prepare --out` wrote")
@@ -397,32 +412,46 @@ def check_output(np, got, ref, mask) -> dict:
             "finite": bool(np.isfinite(g).all())}
 
 
-def check_bertc(torch, transformers, np, args, folder: Path, engines, names, inputs, cuda_feeds):
-    """bertc's last_hidden_state (each bertc API) against PyTorch fp32 on the same inputs, and
-    PyTorch SDPA fp16's for scale. bertc writes 0 at padded tokens: that is checked too."""
-    ref_model = load_model(torch, transformers, folder, "eager", torch.float32)
+def check_bertc(torch, transformers, np, args, folder: Path, engines, names, inputs, cuda_feeds, log):
+    """bertc's last_hidden_state (each bertc API) against float32 on the same inputs: PyTorch's
+    BertModel (TF32 off), or NumPy's synthetic_bert.reference without PyTorch; PyTorch SDPA fp16's
+    error is given for scale. bertc writes 0 at padded tokens: that is checked too."""
+    if torch:
+        ref_model = load_model(torch, transformers, folder, "eager", torch.float32)
+        reference = "PyTorch fp32"
+    else:
+        config, state = synthetic(folder)
+        import synthetic_bert  # beside this script: synthetic() put the folder on the path
+        reference = "NumPy fp32"
     checks = []
-    with torch.inference_mode():
-        for n in names:
-            ref = ref_model(**cuda_feeds[n]).last_hidden_state.float().cpu().numpy()
-            mask = inputs[n]["attention_mask"]
-            if "sdpa" in engines:
+    for n in names:
+        if torch:
+            with torch.inference_mode():
+                ref = ref_model(**cuda_feeds[n]).last_hidden_state.float().cpu().numpy()
+        else:
+            ref = synthetic_bert.reference(config, state, inputs[n])[0]
+        mask = inputs[n]["attention_mask"]
+        if "sdpa" in engines:
+            with torch.inference_mode():
                 half = engines["sdpa"].call(cuda_feeds[n]).last_hidden_state.float().cpu().numpy()
-                checks.append({"config": n, "engine": "sdpa", **check_output(np, half, ref, mask)})
-            for e in [e for e in ("bertc", "bertc-host") if e in engines]:
-                dump = folder / "inputs" / n / f"{e}_last_hidden_state.f32"
-                engines[e].run(n, CONFIGS[n], iters=1, warmup=0, dump=dump)
-                got = np.fromfile(dump, dtype=np.float32).reshape(ref.shape)
-                c = {"config": n, "engine": e, **check_output(np, got, ref, mask),
-                     "padding_is_zero": bool((got[~mask.astype(bool)] == 0).all())}
-                c["ok"] = c["finite"] and c["cosine_min"] >= args.min_cosine and c["padding_is_zero"]
-                checks.append(c)
-    del ref_model
-    torch.cuda.empty_cache()
+            checks.append({"config": n, "engine": "sdpa", "reference": reference, **check_output(np, half, ref, mask)})
+            log({"check": checks[-1]})
+        for e in [e for e in ("bertc", "bertc-host") if e in engines]:
+            dump = folder / "inputs" / n / f"{e}_last_hidden_state.f32"
+            engines[e].run(n, CONFIGS[n], iters=1, warmup=0, dump=dump)
+            got = np.fromfile(dump, dtype=np.float32).reshape(ref.shape)
+            c = {"config": n, "engine": e, "reference": reference, **check_output(np, got, ref, mask),
+                 "padding_is_zero": bool((got[~mask.astype(bool)] == 0).all())}
+            c["ok"] = c["finite"] and c["cosine_min"] >= args.min_cosine and c["padding_is_zero"]
+            checks.append(c)
+            log({"check": c})
+    if torch:
+        del ref_model
+        torch.cuda.empty_cache()
     return checks
 
 
-def time_rounds(args, engines, names, cuda_feeds, skipped):
+def time_rounds(args, engines, names, cuda_feeds, skipped, log):
     """--reps rounds; in each, every config on every engine, in order on even rounds and in reverse
     on odd ones, so that drift (clocks, temperature) hits all engines alike."""
     order = list(engines)
@@ -438,6 +467,7 @@ def time_rounds(args, engines, names, cuda_feeds, skipped):
                     skipped[f"{e} on {n}"] = why(ex)
                     continue
                 samples[(n, e)].append({**summarize(times), "times_ms": times})
+                log({"round": rep, "config": n, "engine": e, **summarize(times)})
         print(f"round {rep + 1}/{args.reps} done", file=sys.stderr)
     return samples
 
@@ -488,21 +518,45 @@ def report(result: dict, names, lengths):
         print(f"goal {k}: {g['value']:.3f} {unit} (<= {g['goal']} {unit}): {'met' if g['met'] else 'NOT MET'}")
     for c in r["checks"]:
         verdict = "" if "ok" not in c else ("  ok" if c["ok"] else "  CHECK FAILED")
-        print(f"check {c['config']} {c['engine']} vs PyTorch fp32: cosine min {c['cosine_min']:.6f} "
+        print(f"check {c['config']} {c['engine']} vs {c['reference']}: cosine min {c['cosine_min']:.6f} "
               f"mean {c['cosine_mean']:.6f}, max abs err {c['max_abs_err']:.4f} (|ref| <= {c['ref_max_abs']:.2f})"
               f"{'' if c.get('padding_is_zero', True) else ', padding NOT zero'}{verdict}")
     for name, text in r["skipped"].items():
         print(f"skipped {name}: {text}")
 
 
+def gpu_name_without_torch(device: int) -> str:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return "unknown GPU (no PyTorch, no nvidia-smi)"
+    r = subprocess.run([smi, "--query-gpu=name", "--format=csv,noheader", "-i", str(device)], capture_output=True,
+                       text=True)
+    return r.stdout.strip() or "unknown GPU"
+
+
 def run(args):
+    import lzma
+    import numpy as np
     folder = Path(args.dir).resolve()
     meta, names, engine_names = validate(args, folder)
+    jsonl = Path(args.jsonl) if args.jsonl else None
+
+    def log(record):
+        if jsonl:
+            with jsonl.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    if not (folder / WEIGHTS).exists():
+        (folder / WEIGHTS).write_bytes(lzma.decompress((folder / (WEIGHTS + ".xz")).read_bytes()))
     torch, transformers = import_torch()
-    import numpy as np
-    if not torch.cuda.is_available():
-        fail("PyTorch sees no CUDA device (torch.cuda.is_available() is False); "
-             f"torch {torch.__version__} built for CUDA {torch.version.cuda}")
+    if torch and not torch.cuda.is_available():
+        torch, transformers = None, f"PyTorch {torch.__version__} sees no CUDA device"
+    if not torch:
+        dropped = [e for e in engine_names if e not in ("bertc", "bertc-host")]
+        print(f"cuda_vs_torch: {transformers}: the reference is NumPy's, and {', '.join(dropped) or 'no engine'} "
+              f"will not run", file=sys.stderr)
+        log({"torch": None, "why": transformers, "dropped": dropped})
+        engine_names = [e for e in engine_names if e in ("bertc", "bertc-host")]
     if not args.no_build:
         r = subprocess.run(["bash", str(folder / "build.sh")], capture_output=True, text=True,
                            env={**os.environ, "PYTHON": sys.executable})  # its pip wheels, if no toolkit
@@ -512,13 +566,19 @@ def run(args):
     if not (folder / HOST).exists():
         fail(f"{folder / HOST} is missing: run build.sh (or drop --no-build)")
 
-    torch.cuda.set_device(args.device)
-    gpu = torch.cuda.get_device_name(args.device)
-    print(f"{gpu}; torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}",
-          file=sys.stderr)
-    # The fp32 reference in full fp32: no TF32 in its matmuls.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    if torch:
+        torch.cuda.set_device(args.device)
+        gpu = torch.cuda.get_device_name(args.device)
+        # The fp32 reference in full fp32: no TF32 in its matmuls.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        versions = {"torch": torch.__version__, "torch_cuda": torch.version.cuda,
+                    "transformers": transformers.__version__}
+    else:
+        gpu = gpu_name_without_torch(args.device)
+        versions = {"torch": None, "torch_cuda": None, "transformers": None}
+    print(f"{gpu}; {versions}", file=sys.stderr)
+    log({"gpu": gpu, **versions})
 
     # The inputs, written where cuda_bench_host reads them (--inputs) and kept on the GPU for PyTorch.
     vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
@@ -528,19 +588,21 @@ def run(args):
         (folder / "inputs" / n).mkdir(parents=True, exist_ok=True)
         for k, v in inputs[n].items():
             v.tofile(folder / "inputs" / n / f"{k}.i64")
-    cuda_feeds = {n: {k: torch.from_numpy(v).cuda() for k, v in f.items()} for n, f in inputs.items()}
+    cuda_feeds = {n: {k: torch.from_numpy(v).cuda() for k, v in f.items()} for n, f in inputs.items()} if torch else {}
 
     engines, skipped = make_engines(torch, transformers, args, folder, engine_names, names, cuda_feeds)
-    checks = check_bertc(torch, transformers, np, args, folder, engines, names, inputs, cuda_feeds)
-    samples = time_rounds(args, engines, names, cuda_feeds, skipped)
+    checks = check_bertc(torch, transformers, np, args, folder, engines, names, inputs, cuda_feeds, log)
+    samples = time_rounds(args, engines, names, cuda_feeds, skipped, log)
     rows, goals = tabulate(samples, names, list(engines), lengths)
 
-    result = {"gpu": gpu, "torch": torch.__version__, "torch_cuda": torch.version.cuda,
-              "transformers": transformers.__version__, "python": platform.python_version(), "prepare": meta,
+    result = {"gpu": gpu, **versions, "python": platform.python_version(), "prepare": meta,
               "command": sys.argv, "reps": args.reps, "iters": args.iters, "warmup": args.warmup,
               "seed": args.seed, "min_cosine": args.min_cosine, "goals": goals, "checks": checks,
               "skipped": skipped, "rows": rows}
     report(result, names, lengths)
+    for row in rows:
+        log({"row": {k: v for k, v in row.items() if k != "rounds"}})
+    log({"goals": goals, "final": True, "ok": all(c.get("ok", True) for c in checks)})
     out = Path(args.json) if args.json else folder / "cuda_vs_torch_results.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {out}")
@@ -554,11 +616,11 @@ def main():
     p = sub.add_parser("prepare", help="make, export and compile the model; write the folder for the GPU machine")
     p.add_argument("--out", required=True, help="folder to write (created; files in it are replaced)")
     p.add_argument("--bertc", default=str(REPO / "build" / "cmd" / "bertc"))
-    p.add_argument("--seed", type=int, default=0, help="torch.manual_seed for the weights (make_bert_base.py's)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of synthetic_bert.state_dict's weights")
     p.add_argument("--layers", type=int, default=12, help="encoder layers (12: BERT-base; fewer for a quick try)")
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--max-seq", type=int, default=128)
-    p.add_argument("--arch", help="bertc compile --arch (default: bertc's, which covers sm_90)")
+    p.add_argument("--arch", default="sm_90", help="bertc compile --arch ('' for bertc's default set)")
     p.add_argument("--keep-onnx", action="store_true", help="keep bert-base.onnx in --out")
     p.add_argument("--try-build", action="store_true", help="run build.sh here too (needs the CUDA toolkit, no GPU)")
     r = sub.add_parser("run", help="build the host program and benchmark (on the GPU machine)")
@@ -578,6 +640,7 @@ def main():
                    help="the check's bound on the smallest per-token cosine similarity")
     r.add_argument("--no-build", action="store_true", help="use the cuda_bench_host already built")
     r.add_argument("--json", help="results file (default: DIR/cuda_vs_torch_results.json)")
+    r.add_argument("--jsonl", help="append each check, round and row to this JSON lines file as it comes")
     args = ap.parse_args()
     if args.phase == "prepare":
         prepare(args)

@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
   bertc_rt_error err{};
   const int workers = bertc_rt_pool_num_workers(pool);
   std::vector<float> scratch(o.bf16 ? static_cast<std::size_t>(workers) * BERTC_K_LINEAR_BF16_SCRATCH_FLOATS : 1);
-  const bertc_k_exec exec{pool, workers, scratch.data(), o.bf16 ? BERTC_K_LINEAR_BF16_SCRATCH_FLOATS : 0, &err};
+  const bertc_k_exec exec{pool, workers, scratch.data(), o.bf16 ? BERTC_K_LINEAR_BF16_SCRATCH_FLOATS : 0, &err, nullptr};
 
   for (const bertc::bench::GemmShape& s : o.shapes) {
     bertc::bench::GemmOperands x(s);

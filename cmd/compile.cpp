@@ -28,6 +28,7 @@ struct CompileFlags {
   std::string target = "cpu";  ///< cpu | cuda-fp16 | cuda-fp32
   std::string emit = "obj";
   std::string arch;  ///< CUDA targets: comma-separated sm_XX
+  std::string weightsFile;  ///< --weights-file: the weights beside the object, not in it
   bool verbose = false;
   bool printPlan = false;
   std::string precision = "fp32";  ///< --target=cpu: fp32 | bf16
@@ -56,7 +57,13 @@ Result<std::vector<std::string>> parseArchs(const std::string& text) {
 /// data in the object, the API as inline wrappers in the header.
 /// The object and the header, created (and checked) before the compile starts.
 struct Outputs {
-  std::unique_ptr<ir::OutputFile> object, header;
+  std::unique_ptr<ir::OutputFile> object, header, weights;  ///< weights: with --weights-file only
+
+  std::vector<ir::OutputFile*> all() const {
+    std::vector<ir::OutputFile*> files{object.get(), header.get()};
+    if (weights) files.push_back(weights.get());
+    return files;
+  }
 };
 
 int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(const std::string&)>& lap,
@@ -92,18 +99,24 @@ int compileCuda(CompileFlags& f, const ir::Graph& g, const std::function<void(co
   auto model = cuda::compileModel(g, f.model, o);
   if (!model) return reportError(model.message());
   lap("nvrtc");
-  // Both written beside their targets and renamed into place together.
+  // All written beside their targets and renamed into place together.
+  if (outputs.weights) {
+    (*model)->keepWeightsIn(f.weightsFile);
+    if (Status w = cuda::writeWeightsFile(**model, outputs.weights->tempPath()); !w.ok())
+      return reportError(fmt::format("{}: {}", f.weightsFile, w.message()));
+  }
   Status st = cuda::writeObject(**model, outputs.object->tempPath());
   if (!st.ok()) return reportError(st.message());
   std::ofstream h(outputs.header->tempPath(), std::ios::binary);
   h << cuda::headerText(**model, g);
   h.close();
   if (!h) return reportError(fmt::format("{}: cannot write", f.header));
-  if (Status c = ir::commitAll({outputs.object.get(), outputs.header.get()}); !c.ok()) return reportError(c.message());
+  if (Status c = ir::commitAll(outputs.all()); !c.ok()) return reportError(c.message());
   lap("write");
   const auto& plan = (*model)->plan();
-  fmt::print(stderr, "wrote {} and {} (symbols {}_*; {} kernels, {} steps, {} images, {:.1f} MB of weights)\n", f.output,
-             f.header, f.cpu.name, (*model)->kernels().kernels.size(), plan.steps.size(), (*model)->images().size(),
+  fmt::print(stderr, "wrote {} and {}{} (symbols {}_*; {} kernels, {} steps, {} images, {:.1f} MB of weights)\n",
+             f.output, f.header, f.weightsFile.empty() ? "" : " and " + f.weightsFile, f.cpu.name,
+             (*model)->kernels().kernels.size(), plan.steps.size(), (*model)->images().size(),
              static_cast<double>(plan.weights.size()) / 1e6);
   return 0;
 }
@@ -139,6 +152,7 @@ int runCompile(CompileFlags& f) {
   if (cuda && f.cpu.precision != cpu::Precision::Fp32)
     return reportError("compile: --precision applies to --target=cpu (the CUDA targets' precision is in their name)");
   if (!cuda && !f.arch.empty()) return reportError("compile: --arch applies to --target=cuda-fp16 and cuda-fp32");
+  if (!f.weightsFile.empty() && f.emit == "cu") return reportError("compile: --emit=cu writes no weights; drop --weights-file");
   if (f.emit == "obj" || f.emit == "cu") f.cpu.emit = cpu::EmitKind::Object;
   else if (f.emit == "asm") f.cpu.emit = cpu::EmitKind::Assembly;
   else if (f.emit == "llvm") f.cpu.emit = cpu::EmitKind::LlvmIr;
@@ -156,6 +170,7 @@ int runCompile(CompileFlags& f) {
   const bool withHeader = f.emit != "cu";
   std::vector<std::pair<std::string, std::string>> named{{"-o", f.output}, {"the model", f.model}};
   if (withHeader) named.insert(named.begin() + 1, {"--header", f.header});
+  if (!f.weightsFile.empty()) named.push_back({"--weights-file", f.weightsFile});
   if (Status st = ir::checkDistinctOutputs(named); !st.ok()) return reportError("compile: " + st.message());
   Outputs outputs;
   if (f.emit != "cu") {  // --emit cu writes its one file itself
@@ -165,6 +180,11 @@ int runCompile(CompileFlags& f) {
     if (!header) return reportError(header.message());
     outputs.object = std::move(*object);
     outputs.header = std::move(*header);
+    if (!f.weightsFile.empty()) {
+      auto weights = ir::OutputFile::create(f.weightsFile);
+      if (!weights) return reportError(weights.message());
+      outputs.weights = std::move(*weights);
+    }
   }
 
   auto g = loadModelOrReport(f.model);
@@ -182,12 +202,15 @@ int runCompile(CompileFlags& f) {
   }
   if (cuda) return compileCuda(f, *g, lap, outputs);
   if (f.verbose) f.cpu.progress = [](const std::string& line) { fmt::print(stderr, "bertc: {}\n", line); };
-  Status st = cpu::compileToFiles(*g, f.model, f.cpu, outputs.object->tempPath(), outputs.header->tempPath());
+  f.cpu.weightsFile = f.weightsFile;
+  Status st = cpu::compileToFiles(*g, f.model, f.cpu, outputs.object->tempPath(), outputs.header->tempPath(),
+                                  outputs.weights ? outputs.weights->tempPath() : "");
   if (!st.ok()) return reportError(st.message());
-  if (Status c = ir::commitAll({outputs.object.get(), outputs.header.get()}); !c.ok()) return reportError(c.message());
+  if (Status c = ir::commitAll(outputs.all()); !c.ok()) return reportError(c.message());
   if (f.verbose)
     fmt::print(stderr, "bertc: total      {:.2f} s\n", std::chrono::duration<double>(Clock::now() - start).count());
-  fmt::print(stderr, "wrote {} and {} (symbols {}_*)\n", f.output, f.header, f.cpu.name);
+  fmt::print(stderr, "wrote {} and {}{} (symbols {}_*)\n", f.output, f.header,
+             f.weightsFile.empty() ? "" : " and " + f.weightsFile, f.cpu.name);
   return 0;
 }
 
@@ -213,6 +236,10 @@ Command addCompile(CLI::App& app) {
   sub->add_option("--emit", f->emit,
                   "obj, asm (to check the hot loops) or llvm; for the CUDA targets obj or cu (the kernels' CUDA C)")
       ->capture_default_str();
+  sub->add_option("--weights-file", f->weightsFile,
+                  "write the weights to this side file instead of into the object; the object records the path "
+                  "(create maps it; *_create_with_weights takes another) and the weights' size and checksum. "
+                  "For models over 2 GB, and objects that must travel without their weights");
   sub->add_flag("-v,--verbose", f->verbose, "print each stage's time");
   sub->add_option("--precision", f->precision,
                   "--target=cpu: fp32 (exact) or bf16 (GEMM weights in bfloat16, half the size; fp32 accumulation, "

@@ -37,6 +37,11 @@ struct CompileOptions {
   bool profile = false;
   /// Called with a line per finished stage ("plan 0.01 s"), for -v.
   std::function<void(const std::string&)> progress;
+  /// Non-empty: the weights go to a side file rather than into the object,
+  /// which records this path (create opens it) and the weights' size and
+  /// checksum. Lifts the 2 GB limit of an embedded blob. The object writer
+  /// only; the JIT ignores it.
+  std::string weightsFile;
 };
 
 /// The ISA and LLVM CPU a --cpu value means on this host; an error for an
@@ -50,12 +55,17 @@ Result<Target> resolveTarget(const std::string& cpu);
 
 /// Compiles `g` (after the default pass pipeline) into `outPath` (object,
 /// assembly or LLVM IR per opts.emit) and writes the C header to
-/// `headerPath` (skipped when empty). `file` names the model in messages.
+/// `headerPath` (skipped when empty). With opts.weightsFile, the weights
+/// file is written to `weightsPath` (the path to write now, e.g. a
+/// temporary one renamed later; opts.weightsFile when empty). `file` names
+/// the model in messages.
 Status compileToFiles(const ir::Graph& g, const std::string& file, const CompileOptions& opts,
-                      const std::string& outPath, const std::string& headerPath);
+                      const std::string& outPath, const std::string& headerPath, const std::string& weightsPath = "");
 
-/// The C header of a compiled model: the API documented for its users.
-std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name, Precision precision);
+/// The C header of a compiled model: the API documented for its users
+/// (`weightsFile`: CompileOptions::weightsFile).
+std::string headerText(const ir::Graph& g, const Plan& plan, const std::string& name, Precision precision,
+                       const std::string& weightsFile = "");
 
 /// A model compiled in process. The function pointers are the C API of
 /// bert.h with the model's prefix stripped (run_v takes arrays of inputs and

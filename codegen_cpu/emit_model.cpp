@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <llvm/Bitcode/BitcodeReader.h>
 #include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/ReplaceConstant.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -26,6 +27,7 @@
 #include "codegen_cpu/libmodel/bertc_k.h"
 #include "codegen_cpu/libmodel_bitcode.h"
 #include "codegen_cpu/module.h"
+#include "bertc_rt.h"
 
 namespace bertc::cpu {
 
@@ -101,15 +103,27 @@ llvm::Function* scratchFunction(llvm::Module& m, const Plan& plan, const std::st
   return f;
 }
 
+/// Where the weights are: a side file (bytes, checksum, path), or embedded
+/// (all zero).
+struct SideWeights {
+  uint64_t bytes = 0, checksum = 0;
+  std::string file;
+};
+
 /// bertc_k_model { name, num_inputs, num_outputs, inputs, outputs, max_batch, max_seq,
-///                 worker_scratch_floats, scratch_bytes, body }.
+///                 worker_scratch_floats, scratch_bytes, body, weights_bytes, weights_checksum, weights_file }.
 llvm::GlobalVariable* descriptor(llvm::Module& m, const ir::Graph& g, const Plan& plan, const std::string& prefix,
-                                 llvm::Function* body) {
+                                 llvm::Function* body, const SideWeights& side) {
   llvm::LLVMContext& c = m.getContext();
   auto* i32 = llvm::Type::getInt32Ty(c);
   auto* i64 = llvm::Type::getInt64Ty(c);
   auto* ptr = llvm::PointerType::get(c, 0);
-  auto* type = llvm::StructType::get(c, {ptr, i32, i32, ptr, ptr, i64, i64, i64, ptr, ptr});
+  auto* type = llvm::StructType::get(c, {ptr, i32, i32, ptr, ptr, i64, i64, i64, ptr, ptr, i64, i64, ptr});
+  llvm::Constant* file = llvm::ConstantPointerNull::get(ptr);
+  if (!side.file.empty()) {
+    auto* text = llvm::ConstantDataArray::getString(c, side.file);
+    file = new llvm::GlobalVariable(m, text->getType(), true, llvm::GlobalValue::PrivateLinkage, text, ".weights_file");
+  }
   auto* name = llvm::ConstantDataArray::getString(c, prefix);
   auto* nameVar = new llvm::GlobalVariable(m, name->getType(), true, llvm::GlobalValue::PrivateLinkage, name, ".name");
   llvm::Constant* fields[] = {
@@ -123,6 +137,9 @@ llvm::GlobalVariable* descriptor(llvm::Module& m, const ir::Graph& g, const Plan
       llvm::ConstantInt::get(i64, workerScratchFloats(g, plan)),
       scratchFunction(m, plan, prefix + "_scratch_formula"),
       body,
+      llvm::ConstantInt::get(i64, side.bytes),
+      llvm::ConstantInt::get(i64, side.checksum),
+      file,
   };
   return new llvm::GlobalVariable(m, type, true, llvm::GlobalValue::InternalLinkage, llvm::ConstantStruct::get(type, fields),
                                   prefix + "_model");
@@ -151,6 +168,8 @@ void exportApi(llvm::Module& m, const ir::Graph& g, const std::string& p, llvm::
   ret(b.CreateCall(lib("bertc_k_api_create"), {model, f->getArg(0), f->getArg(1)}));
   f = define(p + "_create_with_pool", t.i32, {t.ptr, t.ptr});
   ret(b.CreateCall(lib("bertc_k_api_create_with_pool"), {model, f->getArg(0), f->getArg(1)}));
+  f = define(p + "_create_with_weights", t.i32, {t.ptr, t.i32, t.ptr});
+  ret(b.CreateCall(lib("bertc_k_api_create_with_weights"), {model, f->getArg(0), f->getArg(1), f->getArg(2)}));
   f = define(p + "_destroy", t.voidTy, {t.ptr});
   b.CreateCall(lib("bertc_k_api_destroy"), {f->getArg(0)});
   b.CreateRetVoid();
@@ -212,6 +231,22 @@ void exportApi(llvm::Module& m, const ir::Graph& g, const std::string& p, llvm::
     f = define(p + kind + "_shape", t.i32, {t.i32, t.i64, t.i64, t.ptr});
     ret(b.CreateCall(lib("bertc_k_api_shape"),
                      {model, b.getInt32(isOutput), f->getArg(0), f->getArg(1), f->getArg(2), f->getArg(3)}));
+  }
+}
+
+/// Side-file weights: every weight address, a constant offset from the
+/// placeholder, becomes an offset from exec->weights (the file create
+/// mapped), loaded once at the body's entry. The constant expressions are
+/// turned into instructions first, since a load is not a constant.
+void bindWeightsToExec(llvm::Function* body, llvm::GlobalVariable* placeholder) {
+  llvm::convertUsersOfConstantsToInstructions({placeholder});
+  llvm::IRBuilder<> b(&*body->getEntryBlock().getFirstInsertionPt());
+  llvm::Value* field = b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), body->getArg(0), offsetof(bertc_k_exec, weights));
+  llvm::Value* base = b.CreateLoad(b.getPtrTy(), field, "weights");
+  for (llvm::Use& u : llvm::make_early_inc_range(placeholder->uses())) {
+    auto* inst = llvm::dyn_cast<llvm::Instruction>(u.getUser());
+    BERTC_INTERNAL_ASSERT(inst && inst->getFunction() == body, "a weight address outside the model's body");
+    u.set(base);
   }
 }
 
@@ -278,6 +313,7 @@ Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, co
       BERTC_INTERNAL_ASSERT(false, "the embedded model library does not load: " + msg);
     }
     GeneratedModule out;
+    const bool side = !opts.weightsFile.empty();
     out.module = std::move(*parsed);
     out.plan = std::move(*plan);
     out.target = *target;
@@ -288,28 +324,35 @@ Result<GeneratedModule> buildModule(llvm::LLVMContext& c, const ir::Graph& g, co
     llvm::Function* body = e.emitBody(opts.name + "_body");
     watch.lap("emit");
     // The weights: one 64-byte-aligned blob, emitted as bytes (an i8 array
-    // is written to the object in one piece).
+    // is written to the object in one piece), or kept for a side file.
     std::vector<char>& blob = e.blob();
     if (blob.empty()) blob.resize(64);
-    auto* data = llvm::ConstantDataArray::getRaw(llvm::StringRef(blob.data(), blob.size()), blob.size(),
-                                                 llvm::Type::getInt8Ty(c));
     out.weightBytes = blob.size();
-    std::vector<char>().swap(blob);
-    auto* weights = new llvm::GlobalVariable(m, data->getType(), true, llvm::GlobalValue::InternalLinkage, data,
-                                             opts.name + "_weights");
-    weights->setAlignment(llvm::Align(64));
     llvm::GlobalVariable* placeholder = e.weightsPlaceholder();
-    placeholder->replaceAllUsesWith(weights);
+    SideWeights sideWeights;
+    if (side) {
+      sideWeights = {blob.size(), bertc_rt_checksum(blob.data(), blob.size()), opts.weightsFile};
+      out.sideWeights = std::move(blob);
+      bindWeightsToExec(body, placeholder);
+    } else {
+      auto* data = llvm::ConstantDataArray::getRaw(llvm::StringRef(blob.data(), blob.size()), blob.size(),
+                                                   llvm::Type::getInt8Ty(c));
+      std::vector<char>().swap(blob);
+      auto* weights = new llvm::GlobalVariable(m, data->getType(), true, llvm::GlobalValue::InternalLinkage, data,
+                                               opts.name + "_weights");
+      weights->setAlignment(llvm::Align(64));
+      placeholder->replaceAllUsesWith(weights);
+    }
     placeholder->eraseFromParent();
     watch.lap("weights");
 
-    exportApi(m, g, opts.name, descriptor(m, g, out.plan, opts.name, body), opts.precision);
+    exportApi(m, g, opts.name, descriptor(m, g, out.plan, opts.name, body, sideWeights), opts.precision);
     internalize(m, opts.name);
     copyTargetAttributes(m);
     std::string err;
     llvm::raw_string_ostream es(err);
     BERTC_INTERNAL_ASSERT(!llvm::verifyModule(m, &es), "generated module does not verify: " + err);
-    out.header = headerText(g, out.plan, opts.name, opts.precision);
+    out.header = headerText(g, out.plan, opts.name, opts.precision, opts.weightsFile);
     return out;
   });
 }
@@ -335,7 +378,7 @@ void optimizeModule(llvm::Module& m, llvm::TargetMachine& tm) {
 }
 
 Status compileToFiles(const ir::Graph& g, const std::string& file, const CompileOptions& opts,
-                      const std::string& outPath, const std::string& headerPath) {
+                      const std::string& outPath, const std::string& headerPath, const std::string& weightsPath) {
   llvm::LLVMContext c;
   CompileOptions objectOpts = opts;
   objectOpts.profile = false;  // an artifact never calls back into bertc
@@ -354,6 +397,13 @@ Status compileToFiles(const ir::Graph& g, const std::string& file, const Compile
     std::ofstream h(headerPath, std::ios::binary);
     h << gen->header;
     if (!h) return Status::error(fmt::format("{}: cannot write", headerPath));
+  }
+  if (!opts.weightsFile.empty()) {
+    const std::string& path = weightsPath.empty() ? opts.weightsFile : weightsPath;
+    const auto& w = gen->sideWeights;
+    if (bertc_rt_weights_write(path.c_str(), opts.name.c_str(), w.data(), w.size()) != BERTC_OK)
+      return Status::error(bertc_rt_last_error());
+    watch.lap("weights file");
   }
   return Status();
 }

@@ -64,6 +64,10 @@ llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   add("bertc_rt_arena_used", &bertc_rt_arena_used);
   add("bertc_rt_arena_peak", &bertc_rt_arena_peak);
   add("bertc_rt_arena_destroy", &bertc_rt_arena_destroy);
+  add("bertc_rt_checksum", &bertc_rt_checksum);
+  add("bertc_rt_weights_open", &bertc_rt_weights_open);
+  add("bertc_rt_weights_close", &bertc_rt_weights_close);
+  add("bertc_rt_weights_write", &bertc_rt_weights_write);
   return map;
 }
 
@@ -79,7 +83,9 @@ std::string errorText(llvm::Error e) { return llvm::toString(std::move(e)); }
 Result<std::unique_ptr<JitModel>> JitModel::create(const ir::Graph& g, const std::string& file,
                                                    const CompileOptions& opts) {
   auto context = std::make_unique<llvm::LLVMContext>();
-  auto gen = buildModule(*context, g, file, opts);
+  CompileOptions jitOpts = opts;
+  jitOpts.weightsFile.clear();  // in process the weights stay in the module
+  auto gen = buildModule(*context, g, file, jitOpts);
   if (!gen) return gen.status();
   auto target = gen->target;
   if (!isaSupported(target.isa))

@@ -19,6 +19,9 @@ struct GeneratedModule {
   Target target;
   std::string header;      ///< bert.h
   size_t weightBytes = 0;  ///< the weight blob, prepacked
+  /// With CompileOptions::weightsFile: the blob, which goes to that file
+  /// rather than into the module.
+  std::vector<char> sideWeights;
 };
 
 /// Plans g and emits the whole module (library + model), not yet optimized.

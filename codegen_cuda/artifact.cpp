@@ -53,6 +53,13 @@ CudaModel::CudaModel(std::string name, KernelSet set, std::vector<Image> images)
   model_.steps = p.steps.data();
   model_.num_args = static_cast<int64_t>(p.args.size());
   model_.args = p.args.data();
+  model_.weights_checksum = bertc_rt_checksum(p.weights.data(), p.weights.size());
+}
+
+void CudaModel::keepWeightsIn(std::string path) {
+  weightsFile_ = std::move(path);
+  model_.weights = nullptr;
+  model_.weights_file = weightsFile_.c_str();
 }
 
 Result<std::unique_ptr<CudaModel>> compileModel(const ir::Graph& g, const std::string& file,
@@ -154,7 +161,7 @@ class ObjectBuilder {
 
     auto* modelT = structType(
         {i32_, i32_, ptr_, i64_, i64_, i64_, i32_, ptr_, ptr_, i64_, i64_, i32_, ptr_, i32_, ptr_, i32_, ptr_, i32_,
-         ptr_, i64_, ptr_},
+         ptr_, i64_, ptr_, ptr_, i64_},
         {offsetof(bertc_cuda_model, abi_version), offsetof(bertc_cuda_model, precision),
          offsetof(bertc_cuda_model, name), offsetof(bertc_cuda_model, max_batch), offsetof(bertc_cuda_model, max_seq),
          offsetof(bertc_cuda_model, min_seq), offsetof(bertc_cuda_model, num_images),
@@ -164,16 +171,22 @@ class ObjectBuilder {
          offsetof(bertc_cuda_model, num_outputs), offsetof(bertc_cuda_model, outputs),
          offsetof(bertc_cuda_model, num_kernels), offsetof(bertc_cuda_model, kernels),
          offsetof(bertc_cuda_model, num_steps), offsetof(bertc_cuda_model, steps), offsetof(bertc_cuda_model, num_args),
-         offsetof(bertc_cuda_model, args)},
+         offsetof(bertc_cuda_model, args), offsetof(bertc_cuda_model, weights_file),
+         offsetof(bertc_cuda_model, weights_checksum)},
         sizeof(bertc_cuda_model));
-    const std::string weights(static_cast<const char*>(v.weights), v.weights_bytes);
+    // In a side file (keepWeightsIn): the object holds its path, not the bytes.
+    llvm::Constant* weights = llvm::ConstantPointerNull::get(ptr_);
+    if (v.weights) weights = bytes("weights", std::string(static_cast<const char*>(v.weights), v.weights_bytes), 256);
+    llvm::Constant* weightsFile =
+        v.weights_file ? string(v.weights_file) : static_cast<llvm::Constant*>(llvm::ConstantPointerNull::get(ptr_));
     return llvm::ConstantStruct::get(
         modelT, {i32(static_cast<int64_t>(v.abi_version)), i32(v.precision), string(v.name), i64(v.max_batch),
-                 i64(v.max_seq), i64(v.min_seq), i32(v.num_images), array("images", imageT, images), bytes("weights", weights, 256),
+                 i64(v.max_seq), i64(v.min_seq), i32(v.num_images), array("images", imageT, images), weights,
                  i64(static_cast<int64_t>(v.weights_bytes)), i64(static_cast<int64_t>(v.arena_bytes_per_slot)),
                  i32(v.num_inputs), array("inputs", ioT, inputs), i32(v.num_outputs), array("outputs", ioT, outputs),
                  i32(v.num_kernels), array("kernels", ptr_, kernels), i32(v.num_steps), array("steps", stepT, steps),
-                 i64(v.num_args), array("args", argT, args)});
+                 i64(v.num_args), array("args", argT, args), weightsFile,
+                 i64(static_cast<int64_t>(v.weights_checksum))});
   }
 
  private:
@@ -235,6 +248,13 @@ Status writeObject(const CudaModel& model, const std::string& path) {
   return codegen::writeModule(m, *tm, codegen::FileKind::Object, path);
 }
 
+Status writeWeightsFile(const CudaModel& model, const std::string& path) {
+  const std::string& w = model.plan().weights;
+  if (bertc_rt_weights_write(path.c_str(), model.name().c_str(), w.data(), w.size()) != BERTC_OK)
+    return Status::error(bertc_rt_last_error());
+  return Status();
+}
+
 std::string headerText(const CudaModel& model, const ir::Graph& g) {
   const std::string& p = model.name();
   const LaunchPlan& plan = model.plan();
@@ -264,6 +284,14 @@ std::string headerText(const CudaModel& model, const ir::Graph& g) {
                                                                   : std::string("[batch, seq] (passed through)"));
   }
   const char* precision = model.kernels().precision == Precision::Fp16 ? "fp16" : "fp32";
+  const char* file = model.view().weights_file;
+  std::string shown = file ? file : "";  // inside a C comment: no "*/"
+  for (size_t at; (at = shown.find("*/")) != std::string::npos;) shown.replace(at, 2, "* /");
+  const std::string weightsDoc =
+      file ? fmt::format("\n *  The weights are in the side file \"{}\" (bertc compile --weights-file;\n *  "
+                         "a relative path is from the working directory); {}_create_with_weights\n *  takes another.",
+                         shown, p)
+           : std::string();
   std::string archs;
   for (const Image& im : model.images())
     archs += fmt::format("{}{}_{}", archs.empty() ? "" : ", ", im.isPtx ? "compute" : "sm", im.arch);
@@ -283,9 +311,10 @@ std::string headerText(const CudaModel& model, const ir::Graph& g) {
  *
  * A context holds the device's copy of the weights, an arena for the
  * largest shape and one CUDA graph per shape run (captured on first use,
- * replayed after). It runs one call at a time; use one per host thread for
- * concurrency. Every call returns BERTC_OK (0) or a bertc_rt_status code,
- * with the message in {p}_last_error.
+ * replayed after). It runs one call at a time, and runs on different
+ * streams one after another on the GPU (they share the arena); use a context
+ * per host thread or stream for concurrency. Every call returns BERTC_OK (0)
+ * or a bertc_rt_status code, with the message in {p}_last_error.
  */
 #ifndef {P}_H
 #define {P}_H
@@ -310,12 +339,20 @@ extern const bertc_cuda_model {p}_cuda_model;
 
 typedef bertc_cuda_context {p}_context;
 
-/** Loads the model on CUDA device `device` (0 for the first). */
+/** Loads the model on CUDA device `device` (0 for the first).{weightsDoc} */
 static inline int {p}_create({p}_context** ctx, int device) {{
   return bertc_cuda_create(&{p}_cuda_model, device, ctx);
 }}
 
-/** Frees the context; NULL is a no-op. No run may be in flight. */
+/** As {p}_create, with the weights side file at `weights_path` (NULL: the
+ *  path given at compile time). A file that is missing, truncated, corrupt
+ *  or of another model is an error code, checked before the GPU is touched.
+ *  A model with embedded weights takes only NULL. */
+static inline int {p}_create_with_weights({p}_context** ctx, int device, const char* weights_path) {{
+  return bertc_cuda_create_with_weights(&{p}_cuda_model, device, weights_path, ctx);
+}}
+
+/** Waits for the context's last run and frees it; NULL is a no-op. */
 static inline void {p}_destroy({p}_context* ctx) {{ bertc_cuda_destroy(ctx); }}
 
 /** Runs on host memory and returns when the outputs are written. Ids and
@@ -370,7 +407,8 @@ static inline const char* {p}_output_name(int i) {{
                      fmt::arg("docs", docs), fmt::arg("maxBatch", plan.maxBatch), fmt::arg("maxSeq", plan.maxSeq),
                      fmt::arg("minSeq", plan.minSeq), fmt::arg("nin", plan.inputs.size()),
                      fmt::arg("nout", plan.outputs.size()), fmt::arg("params", params),
-                     fmt::arg("ins_or_null", ins.empty() ? "NULL" : ins), fmt::arg("outs", outs));
+                     fmt::arg("ins_or_null", ins.empty() ? "NULL" : ins), fmt::arg("outs", outs),
+                     fmt::arg("weightsDoc", weightsDoc));
 }
 
 }  // namespace bertc::cuda

@@ -38,6 +38,11 @@ class CudaModel {
   /// The runtime's view: pointers into this object, valid while it lives.
   const bertc_cuda_model& view() const { return model_; }
 
+  /// Keeps the weights out of the object: the view records `path` (what
+  /// create opens by default) and the weights' size and checksum instead of
+  /// the bytes. writeWeightsFile writes the file.
+  void keepWeightsIn(std::string path);
+
  private:
   std::string name_;
   KernelSet set_;
@@ -46,6 +51,7 @@ class CudaModel {
   std::vector<bertc_cuda_input> inputTable_;
   std::vector<bertc_cuda_output> outputTable_;
   std::vector<const char*> kernelNames_;
+  std::string weightsFile_;
   bertc_cuda_model model_{};
 };
 
@@ -70,6 +76,10 @@ int archNumber(const std::string& arch);
 /// Writes `model` as a relocatable x86-64 ELF object defining the constant
 /// `<name>_cuda_model` (emitted through LLVM; no code, only data).
 Status writeObject(const CudaModel& model, const std::string& path);
+
+/// Writes the weights of `model` as a side file (bertc_rt.h's format) to
+/// `path`, for a model whose object leaves them out (keepWeightsIn).
+Status writeWeightsFile(const CudaModel& model, const std::string& path);
 
 /// The C header of a model compiled for a CUDA target: inline wrappers
 /// named `<name>_*` over bertc_cuda.h, documented for its users.

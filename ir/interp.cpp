@@ -1,8 +1,8 @@
 /// The reference interpreter's driver: checks the inputs against the graph's
 /// declared types, runs the nodes in order, hands each to its kernel, and
-/// frees every intermediate after its last use. The kernels live in
-/// interp_elementwise.cpp, interp_linalg.cpp, interp_shape.cpp and
-/// interp_fused.cpp.
+/// frees every intermediate after its last use. The kernels live in one file
+/// per op family: interp_elementwise.cpp, interp_linalg.cpp, interp_shape.cpp
+/// (data movement) and interp_fused.cpp.
 #include "ir/interp.h"
 
 #include <map>
@@ -80,83 +80,10 @@ void checkInputs(const Graph& g, const std::vector<Tensor>& inputs) {
   }
 }
 
-/// Runs one node's kernel; the switch lists every op so that a new row in
-/// ops.def without reference semantics is a compiler warning (-Wswitch).
-std::vector<Tensor> runKernel(const KernelCtx& ctx, size_t numResults) {
-  using namespace interp;
-  switch (ctx.op()) {
-    case OpKind::Add:
-    case OpKind::Sub:
-    case OpKind::Mul:
-    case OpKind::Div:
-    case OpKind::Pow:
-    case OpKind::Mod:
-    case OpKind::Equal:
-    case OpKind::Less:
-    case OpKind::LessOrEqual:
-    case OpKind::Greater:
-    case OpKind::GreaterOrEqual:
-    case OpKind::And:
-    case OpKind::Or: return {evalBinary(ctx)};
-    case OpKind::Max:
-    case OpKind::Min: return {evalMinMax(ctx)};
-    case OpKind::Where: return {evalWhere(ctx)};
-    case OpKind::Not:
-    case OpKind::Neg:
-    case OpKind::Abs:
-    case OpKind::Sign:
-    case OpKind::Sqrt:
-    case OpKind::Reciprocal:
-    case OpKind::Exp:
-    case OpKind::Log:
-    case OpKind::Erf:
-    case OpKind::Tanh:
-    case OpKind::Sigmoid:
-    case OpKind::Relu:
-    case OpKind::Floor:
-    case OpKind::Ceil:
-    case OpKind::IsNaN:
-    case OpKind::IsInf:
-    case OpKind::Gelu: return {evalUnary(ctx)};
-    case OpKind::Clip: return {evalClip(ctx)};
-    case OpKind::Cast: return {evalCast(ctx)};
-    case OpKind::Identity: return {evalIdentity(ctx)};
-
-    case OpKind::MatMul: return {evalMatMul(ctx)};
-    case OpKind::Gemm: return {evalGemm(ctx)};
-    case OpKind::Softmax: return {evalSoftmax(ctx)};
-    case OpKind::LayerNorm: return {evalLayerNorm(ctx)};
-    case OpKind::ReduceMean:
-    case OpKind::ReduceSum:
-    case OpKind::ReduceMax: return {evalReduce(ctx)};
-    case OpKind::CumSum: return {evalCumSum(ctx)};
-
-    case OpKind::Shape: return {evalShape(ctx)};
-    case OpKind::Reshape: return {evalReshape(ctx)};
-    case OpKind::Flatten: return {evalFlatten(ctx)};
-    case OpKind::Transpose: return {evalTranspose(ctx)};
-    case OpKind::Unsqueeze: return {evalUnsqueeze(ctx)};
-    case OpKind::Squeeze: return {evalSqueeze(ctx)};
-    case OpKind::Concat: return {evalConcat(ctx)};
-    case OpKind::Split: return evalSplit(ctx, numResults);
-    case OpKind::Slice: return {evalSlice(ctx)};
-    case OpKind::Gather: return {evalGather(ctx)};
-    case OpKind::GatherND: return {evalGatherND(ctx)};
-    case OpKind::Expand: return {evalExpand(ctx)};
-    case OpKind::Tile: return {evalTile(ctx)};
-    case OpKind::ConstantOfShape: return {evalConstantOfShape(ctx)};
-    case OpKind::Range: return {evalRange(ctx)};
-    case OpKind::Trilu: return {evalTrilu(ctx)};
-
-    case OpKind::SkipLayerNorm: return {evalSkipLayerNorm(ctx)};
-    case OpKind::BiasGelu:
-    case OpKind::FastGelu: return {evalBiasGelu(ctx)};
-    case OpKind::Attention: return {evalAttention(ctx)};
-    case OpKind::EmbedLayerNorm: return {evalEmbedLayerNorm(ctx)};
-    case OpKind::Linear: return {evalLinear(ctx)};
-    case OpKind::MeanPool: return {evalMeanPool(ctx)};
-  }
-  interp::fail("op has no reference semantics");
+/// Runs one node's kernel: visitOp hands it to its family's evalOp, whose
+/// switch lists every op of the family (ops.def's families).
+std::vector<Tensor> runKernel(const KernelCtx& ctx) {
+  return visitOp(ctx.op(), [&](auto op) { return interp::evalOp(ctx, op); });
 }
 
 /// Checks the node's operand and result counts against the op table.
@@ -211,7 +138,7 @@ Result<std::vector<Tensor>> interpret(const Graph& g, const std::vector<Tensor>&
           interp::fail("operand '" + v->name + "' is not defined before its use");
         }
       }
-      std::vector<Tensor> results = runKernel(ctx, n.results.size());
+      std::vector<Tensor> results = runKernel(ctx);
       BERTC_INTERNAL_ASSERT(results.size() == n.results.size(), "kernel made the wrong number of results");
       for (size_t i = 0; i < results.size(); ++i) {
         auto it = usesLeft.find(n.results[i]);
@@ -250,7 +177,7 @@ Result<std::vector<Tensor>> evalNode(const Node& n, const std::vector<const Tens
   try {
     checkArity(n);
     KernelCtx ctx{n, operands, opts};
-    return runKernel(ctx, n.results.size());
+    return runKernel(ctx);
   } catch (const UserError& e) {
     return Status::error(n.describe() + ": " + e.what());
   } catch (const std::bad_alloc&) {

@@ -64,19 +64,10 @@ int64_t intPow(int64_t a, int64_t b) {
   return r;
 }
 
-bool isComparison(OpKind op) {
-  return op == OpKind::Equal || op == OpKind::Less || op == OpKind::LessOrEqual || op == OpKind::Greater ||
-         op == OpKind::GreaterOrEqual;
-}
+using E = ElementwiseOp;
 
-/// The dtypes each binary op accepts for its first operand.
-unsigned binaryTypes(OpKind op) {
-  switch (op) {
-    case OpKind::And:
-    case OpKind::Or: return kBool;
-    case OpKind::Equal: return kAny;
-    default: return kNumeric;
-  }
+bool isComparison(ElementwiseOp op) {
+  return op == E::Equal || op == E::Less || op == E::LessOrEqual || op == E::Greater || op == E::GreaterOrEqual;
 }
 
 /// Writes fn(a[i], b[i]) for every element of the broadcast result, with
@@ -103,58 +94,20 @@ template <class Fn>
 void mapI(Tensor& r, const Tensor& a, const Tensor& b, Fn fn) {
   mapBinary(r, a, b, loadI, fn);
 }
-
-void binaryFloat(const KernelCtx& ctx, Tensor& r, const Tensor& a, const Tensor& b) {
-  switch (ctx.op()) {
-    case OpKind::Add: return mapF(r, a, b, [](double x, double y) { return x + y; });
-    case OpKind::Sub: return mapF(r, a, b, [](double x, double y) { return x - y; });
-    case OpKind::Mul: return mapF(r, a, b, [](double x, double y) { return x * y; });
-    case OpKind::Div: return mapF(r, a, b, [](double x, double y) { return x / y; });
-    case OpKind::Pow: return mapF(r, a, b, [](double x, double y) { return std::pow(x, y); });
-    case OpKind::Mod:
-      // ONNX requires fmod=1 for floating types (the sign-of-divisor form is integer-only).
-      if (ctx.node.getInt("fmod", 0) != 1) fail("Mod of floating-point operands requires attribute fmod=1");
-      return mapF(r, a, b, [](double x, double y) { return std::fmod(x, y); });
-    case OpKind::Equal: return mapF(r, a, b, [](double x, double y) { return x == y; });
-    case OpKind::Less: return mapF(r, a, b, [](double x, double y) { return x < y; });
-    case OpKind::LessOrEqual: return mapF(r, a, b, [](double x, double y) { return x <= y; });
-    case OpKind::Greater: return mapF(r, a, b, [](double x, double y) { return x > y; });
-    case OpKind::GreaterOrEqual: return mapF(r, a, b, [](double x, double y) { return x >= y; });
-    default: break;
-  }
-  BERTC_INTERNAL_ASSERT(false, "binaryFloat: unexpected op");
+/// fn (generic) in a's value domain: double for floating a, int64 otherwise.
+template <class Fn>
+void mapFI(Tensor& r, const Tensor& a, const Tensor& b, Fn fn) {
+  if (isFloating(a.dtype())) mapF(r, a, b, fn);
+  else mapI(r, a, b, fn);
 }
 
-void binaryInt(const KernelCtx& ctx, Tensor& r, const Tensor& a, const Tensor& b) {
-  switch (ctx.op()) {
-    case OpKind::Add: return mapI(r, a, b, wrapAdd);
-    case OpKind::Sub: return mapI(r, a, b, wrapSub);
-    case OpKind::Mul: return mapI(r, a, b, wrapMul);
-    case OpKind::Div: return mapI(r, a, b, intDiv);
-    case OpKind::Mod: {
-      bool fmod = ctx.node.getInt("fmod", 0) != 0;
-      return mapI(r, a, b, [fmod](int64_t x, int64_t y) { return intMod(x, y, fmod); });
-    }
-    case OpKind::Equal: return mapI(r, a, b, [](int64_t x, int64_t y) { return x == y; });
-    case OpKind::Less: return mapI(r, a, b, [](int64_t x, int64_t y) { return x < y; });
-    case OpKind::LessOrEqual: return mapI(r, a, b, [](int64_t x, int64_t y) { return x <= y; });
-    case OpKind::Greater: return mapI(r, a, b, [](int64_t x, int64_t y) { return x > y; });
-    case OpKind::GreaterOrEqual: return mapI(r, a, b, [](int64_t x, int64_t y) { return x >= y; });
-    case OpKind::And: return mapI(r, a, b, [](int64_t x, int64_t y) { return x && y; });
-    case OpKind::Or: return mapI(r, a, b, [](int64_t x, int64_t y) { return x || y; });
-    default: break;
-  }
-  BERTC_INTERNAL_ASSERT(false, "binaryInt: unexpected op");
-}
-
-}  // namespace
-
-Tensor evalBinary(const KernelCtx& ctx) {
+/// The broadcasting binary ops (Add..Or); `types` are the dtypes A may have.
+/// Floating operands are computed in double, integers and bools in int64.
+Tensor evalBinary(const KernelCtx& ctx, ElementwiseOp op, unsigned types) {
   const Tensor& a = ctx.operand(0, "A");
   const Tensor& b = ctx.operand(1, "B");
-  OpKind op = ctx.op();
-  requireType(a, binaryTypes(op), "A");
-  if (op == OpKind::Pow) {
+  requireType(a, types, "A");
+  if (op == E::Pow) {
     // Pow alone lets the exponent's dtype differ from the base's.
     requireType(b, kNumeric, "B");
   } else {
@@ -162,18 +115,55 @@ Tensor evalBinary(const KernelCtx& ctx) {
   }
   DType outType = (isComparison(op)) ? DType::Bool : a.dtype();
   Tensor r = newTensor(outType, broadcastShapes({a.shape(), b.shape()}));
+  const bool fp = isFloating(a.dtype());
 
-  if (op == OpKind::Pow && isInt(a.dtype())) {
-    if (isInt(b.dtype()))
-      mapI(r, a, b, intPow);
-    else  // integer base, real exponent: the real power truncated, as std::pow then a cast
-      mapF(r, a, b, [](double x, double y) { return static_cast<double>(doubleToInt(std::pow(x, y))); });
-  } else if (isFloating(a.dtype())) {
-    binaryFloat(ctx, r, a, b);
-  } else {
-    binaryInt(ctx, r, a, b);
+  switch (op) {
+    case E::Add:
+      if (fp) mapF(r, a, b, [](double x, double y) { return x + y; });
+      else mapI(r, a, b, wrapAdd);
+      return r;
+    case E::Sub:
+      if (fp) mapF(r, a, b, [](double x, double y) { return x - y; });
+      else mapI(r, a, b, wrapSub);
+      return r;
+    case E::Mul:
+      if (fp) mapF(r, a, b, [](double x, double y) { return x * y; });
+      else mapI(r, a, b, wrapMul);
+      return r;
+    case E::Div:
+      if (fp) mapF(r, a, b, [](double x, double y) { return x / y; });
+      else mapI(r, a, b, intDiv);
+      return r;
+    case E::Pow:
+      if (fp) mapF(r, a, b, [](double x, double y) { return std::pow(x, y); });
+      else if (isInt(b.dtype())) mapI(r, a, b, intPow);
+      else  // integer base, real exponent: the real power truncated, as std::pow then a cast
+        mapF(r, a, b, [](double x, double y) { return static_cast<double>(doubleToInt(std::pow(x, y))); });
+      return r;
+    case E::Mod:
+      if (fp) {
+        // ONNX requires fmod=1 for floating types (the sign-of-divisor form is integer-only).
+        if (ctx.node.getInt("fmod", 0) != 1) fail("Mod of floating-point operands requires attribute fmod=1");
+        mapF(r, a, b, [](double x, double y) { return std::fmod(x, y); });
+      } else {
+        bool fmod = ctx.node.getInt("fmod", 0) != 0;
+        mapI(r, a, b, [fmod](int64_t x, int64_t y) { return intMod(x, y, fmod); });
+      }
+      return r;
+    case E::Equal: mapFI(r, a, b, [](auto x, auto y) { return x == y; }); return r;
+    case E::Less: mapFI(r, a, b, [](auto x, auto y) { return x < y; }); return r;
+    case E::LessOrEqual: mapFI(r, a, b, [](auto x, auto y) { return x <= y; }); return r;
+    case E::Greater: mapFI(r, a, b, [](auto x, auto y) { return x > y; }); return r;
+    case E::GreaterOrEqual: mapFI(r, a, b, [](auto x, auto y) { return x >= y; }); return r;
+    case E::And: mapI(r, a, b, [](int64_t x, int64_t y) { return x && y; }); return r;  // bools only
+    case E::Or: mapI(r, a, b, [](int64_t x, int64_t y) { return x || y; }); return r;
+    // Not broadcasting binary ops: evalOp never sends them here.
+    case E::Max: case E::Min: case E::Where: case E::Not: case E::Neg: case E::Abs: case E::Sign: case E::Sqrt:
+    case E::Reciprocal: case E::Exp: case E::Log: case E::Erf: case E::Tanh: case E::Sigmoid: case E::Relu:
+    case E::Floor: case E::Ceil: case E::IsNaN: case E::IsInf: case E::Gelu: case E::Clip: case E::Cast:
+    case E::Identity: break;
   }
-  return r;
+  BERTC_INTERNAL_ASSERT(false, "evalBinary: not a binary op");
 }
 
 Tensor evalMinMax(const KernelCtx& ctx) {
@@ -232,95 +222,80 @@ Tensor evalWhere(const KernelCtx& ctx) {
   return r;
 }
 
-double gelu(double x, bool tanhApprox) {
-  if (tanhApprox) {
-    const double k = std::sqrt(2.0 / M_PI);
-    return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
-  }
-  return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-}
-
-namespace {
-
 double sign(double x) {
   if (std::isnan(x)) return x;
   return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
 }
 
-/// The dtypes each unary op accepts.
-unsigned unaryTypes(OpKind op) {
-  switch (op) {
-    case OpKind::Not: return kBool;
-    case OpKind::Neg:
-    case OpKind::Relu: return kFloat | kSignedInt;
-    case OpKind::Abs:
-    case OpKind::Sign: return kNumeric;
-    default: return kFloat;
-  }
+/// r[i] = f(x[i]) in double (x floating) or g(x[i]) in int64 (x integer or bool).
+template <class F>
+void mapUnaryF(Tensor& r, const Tensor& x, F f) {
+  BERTC_INTERNAL_ASSERT(isFloating(x.dtype()), "mapUnaryF: not a floating tensor");
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) storeF(r, i, f(loadF(x, i)));
+}
+template <class G>
+void mapUnaryI(Tensor& r, const Tensor& x, G g) {
+  BERTC_INTERNAL_ASSERT(!isFloating(x.dtype()), "mapUnaryI: a floating tensor");
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) storeI(r, i, g(loadI(x, i)));
+}
+template <class F, class G>
+void mapUnary(Tensor& r, const Tensor& x, F f, G g) {
+  if (isFloating(x.dtype())) mapUnaryF(r, x, f);
+  else mapUnaryI(r, x, g);
 }
 
-/// f(x) for the unary ops defined on integers; the caller has checked the dtype.
-int64_t unaryInt(OpKind op, int64_t x) {
-  switch (op) {
-    case OpKind::Not: return x == 0;
-    case OpKind::Neg: return wrapSub(0, x);
-    case OpKind::Abs: return x < 0 ? wrapSub(0, x) : x;
-    case OpKind::Sign: return (x > 0) - (x < 0);
-    case OpKind::Relu: return x < 0 ? 0 : x;
-    default: break;
-  }
-  BERTC_INTERNAL_ASSERT(false, "unaryInt: unexpected op");
-}
-
-}  // namespace
-
-Tensor evalUnary(const KernelCtx& ctx) {
+/// The unary ops (Not..Gelu); `types` are the dtypes X may have, and only
+/// the ops that allow integers have an integer form.
+Tensor evalUnary(const KernelCtx& ctx, ElementwiseOp op, unsigned types) {
   const Tensor& x = ctx.operand(0, "X");
-  OpKind op = ctx.op();
-  requireType(x, unaryTypes(op), "X");
-  bool toBool = op == OpKind::IsNaN || op == OpKind::IsInf;
+  requireType(x, types, "X");
+  bool toBool = op == E::IsNaN || op == E::IsInf;
   Tensor r = newTensor(toBool ? DType::Bool : x.dtype(), x.shape());
-  int64_t n = x.numel();
 
-  if (!isFloating(x.dtype())) {
-    for (int64_t i = 0; i < n; ++i) storeI(r, i, unaryInt(op, loadI(x, i)));
-    return r;
-  }
-
-  bool tanhApprox = false;
-  if (op == OpKind::Gelu) {
-    std::string approx = ctx.node.getString("approximate", "none");
-    if (approx != "none" && approx != "tanh") fail("attribute approximate must be none or tanh, got '" + approx + "'");
-    tanhApprox = approx == "tanh";
-  }
-  bool detectPos = ctx.node.getInt("detect_positive", 1) != 0;
-  bool detectNeg = ctx.node.getInt("detect_negative", 1) != 0;
-
-  for (int64_t i = 0; i < n; ++i) {
-    double v = loadF(x, i);
-    double y = 0;
-    switch (op) {
-      case OpKind::Neg: y = -v; break;
-      case OpKind::Abs: y = std::fabs(v); break;
-      case OpKind::Sign: y = sign(v); break;
-      case OpKind::Sqrt: y = std::sqrt(v); break;
-      case OpKind::Reciprocal: y = 1.0 / v; break;
-      case OpKind::Exp: y = std::exp(v); break;
-      case OpKind::Log: y = std::log(v); break;
-      case OpKind::Erf: y = std::erf(v); break;
-      case OpKind::Tanh: y = std::tanh(v); break;
-      case OpKind::Sigmoid: y = 1.0 / (1.0 + std::exp(-v)); break;
-      case OpKind::Relu: y = v < 0 ? 0.0 : v; break;  // NaN stays NaN
-      case OpKind::Floor: y = std::floor(v); break;
-      case OpKind::Ceil: y = std::ceil(v); break;
-      case OpKind::IsNaN: y = std::isnan(v); break;
-      case OpKind::IsInf: y = std::isinf(v) && ((v > 0 && detectPos) || (v < 0 && detectNeg)); break;
-      case OpKind::Gelu: y = gelu(v, tanhApprox); break;
-      default: BERTC_INTERNAL_ASSERT(false, "evalUnary: unexpected op");
+  bool tanhApprox = false, detectPos = true, detectNeg = true;
+  if (isFloating(x.dtype())) {
+    if (op == E::Gelu) {
+      std::string approx = ctx.node.getString("approximate", "none");
+      if (approx != "none" && approx != "tanh")
+        fail("attribute approximate must be none or tanh, got '" + approx + "'");
+      tanhApprox = approx == "tanh";
     }
-    storeF(r, i, y);
+    detectPos = ctx.node.getInt("detect_positive", 1) != 0;
+    detectNeg = ctx.node.getInt("detect_negative", 1) != 0;
   }
-  return r;
+
+  switch (op) {
+    case E::Not: mapUnaryI(r, x, [](int64_t v) -> int64_t { return v == 0; }); return r;  // bools only
+    case E::Neg: mapUnary(r, x, [](double v) { return -v; }, [](int64_t v) { return wrapSub(0, v); }); return r;
+    case E::Abs:
+      mapUnary(r, x, [](double v) { return std::fabs(v); }, [](int64_t v) { return v < 0 ? wrapSub(0, v) : v; });
+      return r;
+    case E::Sign: mapUnary(r, x, sign, [](int64_t v) -> int64_t { return (v > 0) - (v < 0); }); return r;
+    case E::Relu:  // NaN stays NaN
+      mapUnary(r, x, [](double v) { return v < 0 ? 0.0 : v; }, [](int64_t v) { return v < 0 ? 0 : v; });
+      return r;
+    case E::Sqrt: mapUnaryF(r, x, [](double v) { return std::sqrt(v); }); return r;
+    case E::Reciprocal: mapUnaryF(r, x, [](double v) { return 1.0 / v; }); return r;
+    case E::Exp: mapUnaryF(r, x, [](double v) { return std::exp(v); }); return r;
+    case E::Log: mapUnaryF(r, x, [](double v) { return std::log(v); }); return r;
+    case E::Erf: mapUnaryF(r, x, [](double v) { return std::erf(v); }); return r;
+    case E::Tanh: mapUnaryF(r, x, [](double v) { return std::tanh(v); }); return r;
+    case E::Sigmoid: mapUnaryF(r, x, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }); return r;
+    case E::Floor: mapUnaryF(r, x, [](double v) { return std::floor(v); }); return r;
+    case E::Ceil: mapUnaryF(r, x, [](double v) { return std::ceil(v); }); return r;
+    case E::IsNaN: mapUnaryF(r, x, [](double v) -> double { return std::isnan(v); }); return r;
+    case E::IsInf:
+      mapUnaryF(r, x, [&](double v) -> double {
+        return std::isinf(v) && ((v > 0 && detectPos) || (v < 0 && detectNeg));
+      });
+      return r;
+    case E::Gelu: mapUnaryF(r, x, [&](double v) { return gelu(v, tanhApprox); }); return r;
+    // Not unary: evalOp never sends them here.
+    case E::Add: case E::Sub: case E::Mul: case E::Div: case E::Pow: case E::Max: case E::Min: case E::Mod:
+    case E::Equal: case E::Less: case E::LessOrEqual: case E::Greater: case E::GreaterOrEqual: case E::And:
+    case E::Or: case E::Where: case E::Clip: case E::Cast: case E::Identity: break;
+  }
+  BERTC_INTERNAL_ASSERT(false, "evalUnary: not a unary op");
 }
 
 Tensor evalClip(const KernelCtx& ctx) {
@@ -382,6 +357,60 @@ Tensor evalIdentity(const KernelCtx& ctx) {
   Tensor r = newTensor(x.dtype(), x.shape());
   copyElems(r, 0, x, 0, x.numel());
   return r;
+}
+
+}  // namespace
+
+/// Each op's kernel and, for the binary and unary ones, the dtypes its first
+/// operand may have.
+std::vector<Tensor> evalOp(const KernelCtx& ctx, ElementwiseOp op) {
+  switch (op) {
+    case E::Add:
+    case E::Sub:
+    case E::Mul:
+    case E::Div:
+    case E::Pow:
+    case E::Mod:
+    case E::Less:
+    case E::LessOrEqual:
+    case E::Greater:
+    case E::GreaterOrEqual: return {evalBinary(ctx, op, kNumeric)};
+    case E::Equal: return {evalBinary(ctx, op, kAny)};
+    case E::And:
+    case E::Or: return {evalBinary(ctx, op, kBool)};
+    case E::Max:
+    case E::Min: return {evalMinMax(ctx)};
+    case E::Where: return {evalWhere(ctx)};
+    case E::Not: return {evalUnary(ctx, op, kBool)};
+    case E::Neg:
+    case E::Relu: return {evalUnary(ctx, op, kFloat | kSignedInt)};
+    case E::Abs:
+    case E::Sign: return {evalUnary(ctx, op, kNumeric)};
+    case E::Sqrt:
+    case E::Reciprocal:
+    case E::Exp:
+    case E::Log:
+    case E::Erf:
+    case E::Tanh:
+    case E::Sigmoid:
+    case E::Floor:
+    case E::Ceil:
+    case E::IsNaN:
+    case E::IsInf:
+    case E::Gelu: return {evalUnary(ctx, op, kFloat)};
+    case E::Clip: return {evalClip(ctx)};
+    case E::Cast: return {evalCast(ctx)};
+    case E::Identity: return {evalIdentity(ctx)};
+  }
+  BERTC_INTERNAL_ASSERT(false, "evalOp: not an elementwise op");
+}
+
+double gelu(double x, bool tanhApprox) {
+  if (tanhApprox) {
+    const double k = std::sqrt(2.0 / M_PI);
+    return 0.5 * x * (1.0 + std::tanh(k * (x + 0.044715 * x * x * x)));
+  }
+  return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
 }
 
 }  // namespace bertc::ir::interp

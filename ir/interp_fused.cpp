@@ -1,6 +1,4 @@
-/// Reference semantics of the fused ops (the last rows of ops.def):
-/// SkipLayerNorm, BiasGelu, FastGelu, Attention, EmbedLayerNorm, Linear and
-/// MeanPool.
+/// Reference semantics of the fused ops (the BERTC_FUSED_OP rows of ops.def).
 ///
 /// Each is written as the unfused computation it stands for, in double, and
 /// rounded once to the result dtype: the oracle the fusions are checked
@@ -58,8 +56,6 @@ std::vector<double> matmul(const std::vector<double>& a, const std::vector<doubl
   }
   return c;
 }
-
-}  // namespace
 
 /// SkipLayerNorm(X, Skip, Gamma, Beta?, Bias?) = LayerNorm(X + Skip + Bias)
 /// over the last axis. Skip may broadcast (one way) to X, as ORT's
@@ -332,6 +328,22 @@ Tensor evalMeanPool(const KernelCtx& ctx) {
     for (int64_t h = 0; h < H; ++h) storeF(r, b * H + h, sum[h] / den);
   }
   return r;
+}
+
+}  // namespace
+
+std::vector<Tensor> evalOp(const KernelCtx& ctx, FusedOp op) {
+  using F = FusedOp;
+  switch (op) {
+    case F::SkipLayerNorm: return {evalSkipLayerNorm(ctx)};
+    case F::BiasGelu:
+    case F::FastGelu: return {evalBiasGelu(ctx)};
+    case F::Attention: return {evalAttention(ctx)};
+    case F::EmbedLayerNorm: return {evalEmbedLayerNorm(ctx)};
+    case F::Linear: return {evalLinear(ctx)};
+    case F::MeanPool: return {evalMeanPool(ctx)};
+  }
+  BERTC_INTERNAL_ASSERT(false, "evalOp: not a fused op");
 }
 
 }  // namespace bertc::ir::interp

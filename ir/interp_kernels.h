@@ -1,7 +1,7 @@
 #pragma once
 /// Private to the reference interpreter (ir/interp*.cpp): the kernel context,
-/// the per-op kernels grouped by family, and the element and shape helpers
-/// they share. Kernels throw UserError with a message that does not name the
+/// each op family's entry point (its kernels are private to its file), and
+/// the element and shape helpers they share. Kernels throw UserError with a message that does not name the
 /// node; interpret() prefixes `node 'name' (Op): `.
 ///
 /// Element access goes through three value domains, chosen so that every
@@ -148,51 +148,15 @@ auto withAcc(const KernelCtx& ctx, const Tensor& t, Fn&& fn) {
 /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 double gelu(double x, bool tanhApprox);
 
-// ---- kernels (interp_elementwise.cpp) -----------------------------------
+// ---- the families' kernels ----------------------------------------------
 
-Tensor evalBinary(const KernelCtx& ctx);  ///< Add..Mod, comparisons, And, Or
-Tensor evalMinMax(const KernelCtx& ctx);  ///< variadic Max, Min
-Tensor evalWhere(const KernelCtx& ctx);
-Tensor evalUnary(const KernelCtx& ctx);  ///< Not..IsInf, Gelu
-Tensor evalClip(const KernelCtx& ctx);
-Tensor evalCast(const KernelCtx& ctx);
-Tensor evalIdentity(const KernelCtx& ctx);
-
-// ---- kernels (interp_linalg.cpp) ----------------------------------------
-
-Tensor evalMatMul(const KernelCtx& ctx);
-Tensor evalGemm(const KernelCtx& ctx);
-Tensor evalSoftmax(const KernelCtx& ctx);
-Tensor evalLayerNorm(const KernelCtx& ctx);
-Tensor evalReduce(const KernelCtx& ctx);  ///< ReduceMean, ReduceSum, ReduceMax
-Tensor evalCumSum(const KernelCtx& ctx);
-
-// ---- kernels (interp_shape.cpp) -----------------------------------------
-
-Tensor evalShape(const KernelCtx& ctx);
-Tensor evalReshape(const KernelCtx& ctx);
-Tensor evalFlatten(const KernelCtx& ctx);
-Tensor evalTranspose(const KernelCtx& ctx);
-Tensor evalUnsqueeze(const KernelCtx& ctx);
-Tensor evalSqueeze(const KernelCtx& ctx);
-Tensor evalConcat(const KernelCtx& ctx);
-std::vector<Tensor> evalSplit(const KernelCtx& ctx, size_t numResults);
-Tensor evalSlice(const KernelCtx& ctx);
-Tensor evalGather(const KernelCtx& ctx);
-Tensor evalGatherND(const KernelCtx& ctx);
-Tensor evalExpand(const KernelCtx& ctx);
-Tensor evalTile(const KernelCtx& ctx);
-Tensor evalConstantOfShape(const KernelCtx& ctx);
-Tensor evalRange(const KernelCtx& ctx);
-Tensor evalTrilu(const KernelCtx& ctx);
-
-// ---- kernels (interp_fused.cpp) -----------------------------------------
-
-Tensor evalSkipLayerNorm(const KernelCtx& ctx);
-Tensor evalBiasGelu(const KernelCtx& ctx);  ///< BiasGelu and FastGelu
-Tensor evalAttention(const KernelCtx& ctx);
-Tensor evalEmbedLayerNorm(const KernelCtx& ctx);
-Tensor evalLinear(const KernelCtx& ctx);
-Tensor evalMeanPool(const KernelCtx& ctx);
+/// Runs the reference kernel of ctx.op(), an op of the family (ops.def), and
+/// returns its results. Each switches over its family with no default, so a
+/// row of ops.def without a kernel does not compile; interpret() reaches them
+/// through visitOp.
+std::vector<Tensor> evalOp(const KernelCtx& ctx, ElementwiseOp op);  // interp_elementwise.cpp
+std::vector<Tensor> evalOp(const KernelCtx& ctx, LinalgOp op);       // interp_linalg.cpp
+std::vector<Tensor> evalOp(const KernelCtx& ctx, MovementOp op);     // interp_shape.cpp
+std::vector<Tensor> evalOp(const KernelCtx& ctx, FusedOp op);        // interp_fused.cpp
 
 }  // namespace bertc::ir::interp

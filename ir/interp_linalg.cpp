@@ -1,5 +1,5 @@
-/// Reference semantics of linear algebra, normalisation and reductions:
-/// MatMul, Gemm, Softmax, LayerNorm, ReduceMean/Sum/Max and CumSum.
+/// Reference semantics of linear algebra, normalisation and reductions (the
+/// BERTC_LINALG_OP rows of ops.def).
 ///
 /// Floating operands are read as double; sums accumulate in `Acc`, double
 /// when InterpOptions::accumulateInDouble (the default) and float otherwise.
@@ -55,8 +55,6 @@ void batchedMatMul(const std::vector<V>& a, const Dims& aBatch, const std::vecto
     }
   }
 }
-
-}  // namespace
 
 Tensor evalMatMul(const KernelCtx& ctx) {
   const Tensor& A = ctx.operand(0, "A");
@@ -147,8 +145,6 @@ Tensor evalGemm(const KernelCtx& ctx) {
   return r;
 }
 
-namespace {
-
 /// Splits `shape` around `axis` into outer * len * inner (row-major).
 struct AxisSplit {
   int64_t outer = 1, len = 1, inner = 1;
@@ -163,8 +159,6 @@ struct AxisSplit {
     }
   }
 };
-
-}  // namespace
 
 Tensor evalSoftmax(const KernelCtx& ctx) {
   const Tensor& x = ctx.operand(0, "input");
@@ -335,6 +329,23 @@ Tensor evalCumSum(const KernelCtx& ctx) {
         [&](int64_t i, int64_t v) { storeI(r, i, v); });
   }
   return r;
+}
+
+}  // namespace
+
+std::vector<Tensor> evalOp(const KernelCtx& ctx, LinalgOp op) {
+  using L = LinalgOp;
+  switch (op) {
+    case L::MatMul: return {evalMatMul(ctx)};
+    case L::Gemm: return {evalGemm(ctx)};
+    case L::Softmax: return {evalSoftmax(ctx)};
+    case L::LayerNorm: return {evalLayerNorm(ctx)};
+    case L::ReduceMean:
+    case L::ReduceSum:
+    case L::ReduceMax: return {evalReduce(ctx)};
+    case L::CumSum: return {evalCumSum(ctx)};
+  }
+  BERTC_INTERNAL_ASSERT(false, "evalOp: not a linear-algebra op");
 }
 
 }  // namespace bertc::ir::interp

@@ -29,8 +29,6 @@ void gatherStrided(Tensor& r, const Tensor& x, int64_t offset, const Dims& strid
   });
 }
 
-}  // namespace
-
 Tensor evalShape(const KernelCtx& ctx) {
   const Tensor& x = ctx.operand(0, "data");
   int64_t rank = rankOf(x);
@@ -480,6 +478,31 @@ Tensor evalTrilu(const KernelCtx& ctx) {
     if (upper ? diff >= k : diff <= k) copyElems(r, i, x, i, 1);
   }
   return r;
+}
+
+}  // namespace
+
+std::vector<Tensor> evalOp(const KernelCtx& ctx, MovementOp op) {
+  using M = MovementOp;
+  switch (op) {
+    case M::Shape: return {evalShape(ctx)};
+    case M::Reshape: return {evalReshape(ctx)};
+    case M::Flatten: return {evalFlatten(ctx)};
+    case M::Transpose: return {evalTranspose(ctx)};
+    case M::Unsqueeze: return {evalUnsqueeze(ctx)};
+    case M::Squeeze: return {evalSqueeze(ctx)};
+    case M::Concat: return {evalConcat(ctx)};
+    case M::Split: return evalSplit(ctx, ctx.node.results.size());
+    case M::Slice: return {evalSlice(ctx)};
+    case M::Gather: return {evalGather(ctx)};
+    case M::GatherND: return {evalGatherND(ctx)};
+    case M::Expand: return {evalExpand(ctx)};
+    case M::Tile: return {evalTile(ctx)};
+    case M::ConstantOfShape: return {evalConstantOfShape(ctx)};
+    case M::Range: return {evalRange(ctx)};
+    case M::Trilu: return {evalTrilu(ctx)};
+  }
+  BERTC_INTERNAL_ASSERT(false, "evalOp: not a data-movement op");
 }
 
 }  // namespace bertc::ir::interp

@@ -6,17 +6,15 @@ namespace bertc::ir {
 namespace {
 
 constexpr OpInfo kOps[] = {
-#define BERTC_OP(Name, MinOps, MaxOps, Results, Doc) {#Name, MinOps, MaxOps, Results, Doc},
+#define BERTC_OP(Name, Family, MinOps, MaxOps, Results, Doc) {#Name, OpFamily::Family, MinOps, MaxOps, Results, Doc},
 #include "ir/ops.def"
-#undef BERTC_OP
 };
 
 /// Keeps the enum and the table in step: both come from ops.def, and the last
 /// enumerator's value must be the table's last index.
 enum class LastOp : uint16_t {
-#define BERTC_OP(Name, MinOps, MaxOps, Results, Doc) Name,
+#define BERTC_OP(Name, Family, MinOps, MaxOps, Results, Doc) Name,
 #include "ir/ops.def"
-#undef BERTC_OP
   Count
 };
 static_assert(static_cast<size_t>(LastOp::Count) == std::size(kOps), "ops.def enum and table disagree");

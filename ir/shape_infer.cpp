@@ -81,8 +81,11 @@ NodeTypes one(Type t, std::optional<std::vector<SymExpr>> symbolic) {
 
 namespace {
 
+using E = ElementwiseOp;
+using L = LinalgOp;
+
 /// Elementwise binary op on symbolic contents (a scalar broadcasts).
-std::optional<std::vector<SymExpr>> symBinary(const Ctx& c, OpKind op) {
+std::optional<std::vector<SymExpr>> symBinary(const Ctx& c, ElementwiseOp op) {
   const auto& a = c.sym(0);
   const auto& b = c.sym(1);
   if (!a || !b) return std::nullopt;
@@ -95,10 +98,10 @@ std::optional<std::vector<SymExpr>> symBinary(const Ctx& c, OpKind op) {
     const SymExpr& x = (*a)[a->size() == 1 ? 0 : i];
     const SymExpr& y = (*b)[b->size() == 1 ? 0 : i];
     switch (op) {
-      case OpKind::Add: out.push_back(x + y); break;
-      case OpKind::Sub: out.push_back(x - y); break;
-      case OpKind::Mul: out.push_back(x * y); break;
-      case OpKind::Div: {
+      case E::Add: out.push_back(x + y); break;
+      case E::Sub: out.push_back(x - y); break;
+      case E::Mul: out.push_back(x * y); break;
+      case E::Div: {
         auto xc = x.constValue(), yc = y.constValue();
         if (xc && yc && *yc != 0) {
           out.emplace_back(*xc / *yc);  // ONNX integer Div truncates, like C++
@@ -109,74 +112,78 @@ std::optional<std::vector<SymExpr>> symBinary(const Ctx& c, OpKind op) {
         }
         break;
       }
-      case OpKind::Max: case OpKind::Min: {
+      case E::Max: case E::Min: {
         auto xc = x.constValue(), yc = y.constValue();
         if (x == y) out.push_back(x);
-        else if (xc && yc) out.emplace_back(op == OpKind::Max ? std::max(*xc, *yc) : std::min(*xc, *yc));
+        else if (xc && yc) out.emplace_back(op == E::Max ? std::max(*xc, *yc) : std::min(*xc, *yc));
         else return std::nullopt;
         break;
       }
-      case OpKind::Equal: case OpKind::Less: case OpKind::Greater: case OpKind::LessOrEqual:
-      case OpKind::GreaterOrEqual: {
+      case E::Equal: case E::Less: case E::Greater: case E::LessOrEqual:
+      case E::GreaterOrEqual: {
         auto xc = x.constValue(), yc = y.constValue();
-        if (op == OpKind::Equal && x == y) { out.emplace_back(1); break; }
+        if (op == E::Equal && x == y) { out.emplace_back(1); break; }
         if (!xc || !yc) {
           // A dim against a constant below its lower bound (the exporters'
           // `Where(Equal(shape, -1), 1, shape)`): dims are >= their bounds.
           auto lx = x.lowerBound(c.syms), ly = y.lowerBound(c.syms);
-          if (xc && ly && *xc < *ly && (op == OpKind::Equal || op == OpKind::Less || op == OpKind::LessOrEqual ||
-                                        op == OpKind::Greater || op == OpKind::GreaterOrEqual)) {
-            bool v = op == OpKind::Less || op == OpKind::LessOrEqual;  // const < dim
-            out.emplace_back(op == OpKind::Equal ? 0 : v ? 1 : 0);
+          if (xc && ly && *xc < *ly && (op == E::Equal || op == E::Less || op == E::LessOrEqual ||
+                                        op == E::Greater || op == E::GreaterOrEqual)) {
+            bool v = op == E::Less || op == E::LessOrEqual;  // const < dim
+            out.emplace_back(op == E::Equal ? 0 : v ? 1 : 0);
             break;
           }
           if (yc && lx && *yc < *lx) {
-            bool v = op == OpKind::Greater || op == OpKind::GreaterOrEqual;  // dim > const
-            out.emplace_back(op == OpKind::Equal ? 0 : v ? 1 : 0);
+            bool v = op == E::Greater || op == E::GreaterOrEqual;  // dim > const
+            out.emplace_back(op == E::Equal ? 0 : v ? 1 : 0);
             break;
           }
           return std::nullopt;
         }
-        bool v = op == OpKind::Equal ? *xc == *yc : op == OpKind::Less ? *xc < *yc
-                 : op == OpKind::Greater ? *xc > *yc : op == OpKind::LessOrEqual ? *xc <= *yc : *xc >= *yc;
+        bool v = op == E::Equal ? *xc == *yc : op == E::Less ? *xc < *yc
+                 : op == E::Greater ? *xc > *yc : op == E::LessOrEqual ? *xc <= *yc : *xc >= *yc;
         out.emplace_back(v ? 1 : 0);
         break;
       }
-      default: return std::nullopt;
+      case E::Pow: case E::Mod: case E::And: case E::Or:
+        return std::nullopt;  // no symbolic rule
+      // Not binary: never here.
+      case E::Where: case E::Not: case E::Neg: case E::Abs: case E::Sign: case E::Sqrt: case E::Reciprocal:
+      case E::Exp: case E::Log: case E::Erf: case E::Tanh: case E::Sigmoid: case E::Relu: case E::Floor:
+      case E::Ceil: case E::IsNaN: case E::IsInf: case E::Gelu: case E::Clip: case E::Cast: case E::Identity:
+        BERTC_INTERNAL_ASSERT(false, "symBinary: not a binary op");
     }
   }
   return out;
 }
 
-bool isComparison(OpKind op) {
-  return op == OpKind::Equal || op == OpKind::Less || op == OpKind::Greater || op == OpKind::LessOrEqual ||
-         op == OpKind::GreaterOrEqual;
+bool isComparison(ElementwiseOp op) {
+  return op == E::Equal || op == E::Less || op == E::Greater || op == E::LessOrEqual || op == E::GreaterOrEqual;
 }
 
 }  // namespace
 
-NodeTypes inferElementwise(const Ctx& c) {
+NodeTypes infer(const Ctx& c, ElementwiseOp op) {
   const Node& n = c.n;
-  switch (n.op) {
-    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Mod:
-    case OpKind::Equal: case OpKind::Less: case OpKind::Greater: case OpKind::LessOrEqual:
-    case OpKind::GreaterOrEqual: case OpKind::And: case OpKind::Or: case OpKind::Max: case OpKind::Min:
-    case OpKind::Pow: {
+  switch (op) {
+    case E::Add: case E::Sub: case E::Mul: case E::Div: case E::Mod:
+    case E::Equal: case E::Less: case E::Greater: case E::LessOrEqual:
+    case E::GreaterOrEqual: case E::And: case E::Or: case E::Max: case E::Min:
+    case E::Pow: {
       std::vector<const Shape*> shapes;
       DType dt = c.type(0).dtype;
       for (size_t i = 0; i < n.operands.size(); ++i) {
         shapes.push_back(&c.type(i).shape);
-        if (n.op != OpKind::Pow && c.type(i).dtype != dt)
+        if (op != E::Pow && c.type(i).dtype != dt)
           c.fail("operands have different element types: " + c.str(c.type(0)) + " and " + c.str(c.type(i)));
       }
-      if ((n.op == OpKind::And || n.op == OpKind::Or) && dt != DType::Bool) c.fail("operands must be bool");
-      Type t{isComparison(n.op) || n.op == OpKind::And || n.op == OpKind::Or ? DType::Bool : dt,
-             broadcast(c, shapes)};
+      if ((op == E::And || op == E::Or) && dt != DType::Bool) c.fail("operands must be bool");
+      Type t{isComparison(op) || op == E::And || op == E::Or ? DType::Bool : dt, broadcast(c, shapes)};
       std::optional<std::vector<SymExpr>> s;
-      if (n.operands.size() == 2 && t.rank() <= 1) s = symBinary(c, n.op);
+      if (n.operands.size() == 2 && t.rank() <= 1) s = symBinary(c, op);
       return one(std::move(t), std::move(s));
     }
-    case OpKind::Where: {
+    case E::Where: {
       if (c.type(0).dtype != DType::Bool) c.fail("condition must be bool, got " + c.str(c.type(0)));
       if (c.type(1).dtype != c.type(2).dtype)
         c.fail("branches have different element types: " + c.str(c.type(1)) + " and " + c.str(c.type(2)));
@@ -196,52 +203,51 @@ NodeTypes inferElementwise(const Ctx& c) {
       }
       return one(std::move(t), std::move(s));
     }
-    case OpKind::Not:
+    case E::Not:
       if (c.type(0).dtype != DType::Bool) c.fail("operand must be bool");
       return one(c.type(0));
-    case OpKind::IsNaN: case OpKind::IsInf:
+    case E::IsNaN: case E::IsInf:
       if (!isFloat(c.type(0).dtype)) c.fail("operand must be a float tensor");
       return one(Type{DType::Bool, c.type(0).shape});
-    case OpKind::Sqrt: case OpKind::Reciprocal: case OpKind::Exp: case OpKind::Log: case OpKind::Erf:
-    case OpKind::Tanh: case OpKind::Sigmoid: case OpKind::Gelu: case OpKind::Floor: case OpKind::Ceil:
+    case E::Sqrt: case E::Reciprocal: case E::Exp: case E::Log: case E::Erf:
+    case E::Tanh: case E::Sigmoid: case E::Gelu: case E::Floor: case E::Ceil:
       if (!isFloat(c.type(0).dtype)) c.fail("operand must be a float tensor, got " + c.str(c.type(0)));
-      if (n.op == OpKind::Gelu) {
+      if (op == E::Gelu) {
         std::string approx = n.getString("approximate", "none");
         if (approx != "none" && approx != "tanh") c.fail("approximate must be 'none' or 'tanh', got '" + approx + "'");
       }
       return one(c.type(0));
-    case OpKind::Neg: case OpKind::Abs: case OpKind::Sign: case OpKind::Relu: case OpKind::Identity: {
+    case E::Neg: case E::Abs: case E::Sign: case E::Relu: case E::Identity: {
       std::optional<std::vector<SymExpr>> s;
-      if (n.op == OpKind::Identity) s = c.sym(0);
-      if (n.op == OpKind::Neg && c.sym(0)) {
+      if (op == E::Identity) s = c.sym(0);
+      if (op == E::Neg && c.sym(0)) {
         s.emplace();
         for (const auto& e : *c.sym(0)) s->push_back(-e);
       }
       return one(c.type(0), std::move(s));
     }
-    case OpKind::Clip:
+    case E::Clip:
       for (size_t i = 1; i < 3; ++i) {
         if (!c.has(i)) continue;
         if (c.type(i).dtype != c.type(0).dtype) c.fail("min/max must have the input's element type");
         if (c.type(i).rank() != 0 && c.type(i).numel() != SymExpr(1)) c.fail("min/max must be scalars");
       }
       return one(c.type(0));
-    case OpKind::Cast: {
+    case E::Cast: {
       auto to = dtypeFromOnnx(static_cast<int32_t>(n.getInt("to", 0)));
       if (!to) c.fail("unsupported target type code " + std::to_string(n.getInt("to", 0)));
       std::optional<std::vector<SymExpr>> s;
       if (isInteger(*to) && isInteger(c.type(0).dtype)) s = c.sym(0);
       return one(Type{*to, c.type(0).shape}, std::move(s));
     }
-    default:
-      BERTC_INTERNAL_ASSERT(false, "inferElementwise: not an elementwise op");
   }
+  BERTC_INTERNAL_ASSERT(false, "infer: not an elementwise op");
 }
 
-NodeTypes inferLinalg(const Ctx& c) {
+NodeTypes infer(const Ctx& c, LinalgOp op) {
   const Node& n = c.n;
-  switch (n.op) {
-    case OpKind::MatMul: {
+  switch (op) {
+    case L::MatMul: {
       const Type &a = c.type(0), &b = c.type(1);
       if (a.dtype != b.dtype) c.fail("operands have different element types: " + c.str(a) + " and " + c.str(b));
       if (a.rank() == 0 || b.rank() == 0) c.fail("operands must have rank >= 1");
@@ -260,7 +266,7 @@ NodeTypes inferLinalg(const Ctx& c) {
       if (!vecB) out.push_back(sb[sb.size() - 1]);
       return one(Type{a.dtype, out});
     }
-    case OpKind::Gemm: {
+    case L::Gemm: {
       const Type &a = c.type(0), &b = c.type(1);
       if (a.rank() != 2 || b.rank() != 2) c.fail("A and B must be 2-D, got " + c.str(a) + " and " + c.str(b));
       if (a.dtype != b.dtype) c.fail("operands have different element types");
@@ -276,11 +282,11 @@ NodeTypes inferLinalg(const Ctx& c) {
       }
       return one(Type{a.dtype, out});
     }
-    case OpKind::Softmax:
+    case L::Softmax:
       if (!isFloat(c.type(0).dtype)) c.fail("operand must be a float tensor");
       normAxis(c, n.getInt("axis", -1), c.type(0).rank());
       return one(c.type(0));
-    case OpKind::LayerNorm: {
+    case L::LayerNorm: {
       const Type& x = c.type(0);
       if (!isFloat(x.dtype)) c.fail("operand must be a float tensor");
       size_t axis = normAxis(c, n.getInt("axis", -1), x.rank());
@@ -293,7 +299,7 @@ NodeTypes inferLinalg(const Ctx& c) {
       }
       return one(x);
     }
-    case OpKind::ReduceMean: case OpKind::ReduceSum: case OpKind::ReduceMax: {
+    case L::ReduceMean: case L::ReduceSum: case L::ReduceMax: {
       const Type& x = c.type(0);
       std::vector<int64_t> axes = n.getInts("axes");
       bool keep = n.getInt("keepdims", 1) != 0;
@@ -310,14 +316,13 @@ NodeTypes inferLinalg(const Ctx& c) {
       }
       return one(Type{x.dtype, out});
     }
-    case OpKind::CumSum: {
+    case L::CumSum: {
       if (c.type(1).rank() > 1 || c.type(1).numel() != SymExpr(1)) c.fail("axis must be a scalar");
       if (auto ax = c.constInts(1)) normAxis(c, (*ax)[0], c.type(0).rank());
       return one(c.type(0));
     }
-    default:
-      BERTC_INTERNAL_ASSERT(false, "inferLinalg: not a linear-algebra op");
   }
+  BERTC_INTERNAL_ASSERT(false, "infer: not a linear-algebra op");
 }
 
 }  // namespace rules
@@ -344,26 +349,7 @@ NodeTypes inferNodeUnchecked(const Node& n, SymbolTable& syms) {
            (info.maxOperands < 0 ? " or more" : info.maxOperands == info.minOperands ? "" : " to " + std::to_string(info.maxOperands)));
   for (int i = 0; i < info.minOperands; ++i)
     if (!n.operands[static_cast<size_t>(i)]) c.fail("required operand " + std::to_string(i) + " is missing");
-  NodeTypes r;
-  switch (n.op) {
-    case OpKind::MatMul: case OpKind::Gemm: case OpKind::Softmax: case OpKind::LayerNorm:
-    case OpKind::ReduceMean: case OpKind::ReduceSum: case OpKind::ReduceMax: case OpKind::CumSum:
-      r = rules::inferLinalg(c);
-      break;
-    case OpKind::SkipLayerNorm: case OpKind::BiasGelu: case OpKind::FastGelu: case OpKind::Attention:
-    case OpKind::EmbedLayerNorm: case OpKind::Linear: case OpKind::MeanPool:
-      r = rules::inferFused(c);
-      break;
-    case OpKind::Shape: case OpKind::Reshape: case OpKind::Flatten: case OpKind::Transpose:
-    case OpKind::Unsqueeze: case OpKind::Squeeze: case OpKind::Concat: case OpKind::Split: case OpKind::Slice:
-    case OpKind::Gather: case OpKind::GatherND: case OpKind::Expand: case OpKind::Tile: case OpKind::ConstantOfShape: case OpKind::Range:
-    case OpKind::Trilu:
-      r = rules::inferMovement(c);
-      break;
-    default:
-      r = rules::inferElementwise(c);
-      break;
-  }
+  NodeTypes r = visitOp(n.op, [&](auto op) { return rules::infer(c, op); });
   if (r.types.size() != n.results.size() && !(info.results < 0 && r.types.size() == n.results.size()))
     c.fail("has " + std::to_string(n.results.size()) + " results, expected " + std::to_string(r.types.size()));
   return r;

@@ -1,7 +1,6 @@
-/// Shape rules for the fused ops of ops.def (SkipLayerNorm, BiasGelu,
-/// FastGelu, Attention, EmbedLayerNorm, Linear, MeanPool). They check operand shapes
-/// strictly: a fusion that builds a malformed node is a compiler bug, and
-/// the verifier catches it here.
+/// Shape rules for the fused ops (the BERTC_FUSED_OP rows of ops.def). They
+/// check operand shapes strictly: a fusion that builds a malformed node is a
+/// compiler bug, and the verifier catches it here.
 #include "ir/shape_rules.h"
 
 namespace bertc::ir::rules {
@@ -26,10 +25,11 @@ void expectIndices(const Ctx& c, size_t i, const char* what) {
 
 }  // namespace
 
-NodeTypes inferFused(const Ctx& c) {
+NodeTypes infer(const Ctx& c, FusedOp op) {
+  using F = FusedOp;
   const Node& n = c.n;
-  switch (n.op) {
-    case OpKind::SkipLayerNorm: {
+  switch (op) {
+    case F::SkipLayerNorm: {
       const Type& x = c.type(0);
       if (!isFloat(x.dtype)) c.fail("X must be a float tensor");
       const Dim& h = lastDim(c, x);
@@ -40,13 +40,13 @@ NodeTypes inferFused(const Ctx& c) {
       if (c.has(4)) expectShape(c, 4, "Bias", {h}, x.dtype);
       return one(x);
     }
-    case OpKind::BiasGelu: case OpKind::FastGelu: {
+    case F::BiasGelu: case F::FastGelu: {
       const Type& x = c.type(0);
       if (!isFloat(x.dtype)) c.fail("X must be a float tensor");
       if (c.has(1)) expectShape(c, 1, "Bias", {lastDim(c, x)}, x.dtype);
       return one(x);
     }
-    case OpKind::Linear: {
+    case F::Linear: {
       const Type& x = c.type(0);
       const Type& w = c.type(1);
       if (!isFloat(x.dtype) || w.dtype != x.dtype || w.rank() != 2)
@@ -59,7 +59,7 @@ NodeTypes inferFused(const Ctx& c) {
       out.back() = w.shape[1];
       return one(Type{x.dtype, out});
     }
-    case OpKind::Attention: {
+    case F::Attention: {
       const Type& x = c.type(0);
       const Type& w = c.type(1);
       if (!isFloat(x.dtype) || x.rank() != 3) c.fail("X must be a float [batch, seq, hidden] tensor, got " + c.str(x));
@@ -86,7 +86,7 @@ NodeTypes inferFused(const Ctx& c) {
       }
       return one(Type{x.dtype, out});
     }
-    case OpKind::EmbedLayerNorm: {
+    case F::EmbedLayerNorm: {
       // Operands: 0 InputIds, 1 SegmentIds?, 2 Word, 3 Pos, 4 Seg?, 5 Gamma, 6 Beta, 7 PositionIds?
       for (size_t i : {2, 3, 5, 6})
         if (!c.has(i)) c.fail("operand " + std::to_string(i) + " (Word, Pos, Gamma, Beta) is required");
@@ -118,7 +118,7 @@ NodeTypes inferFused(const Ctx& c) {
       }
       return one(Type{word.dtype, {ids.shape[0], ids.shape[1], h}});
     }
-    case OpKind::MeanPool: {
+    case F::MeanPool: {
       const Type& x = c.type(0);
       const Type& m = c.type(1);
       if (!isFloat(x.dtype) || x.rank() != 3) c.fail("X must be a float [batch, seq, hidden] tensor, got " + c.str(x));
@@ -126,9 +126,8 @@ NodeTypes inferFused(const Ctx& c) {
         c.fail("Mask " + c.str(m) + " must be [batch, seq] of X " + c.str(x));
       return one(Type{x.dtype, {x.shape[0], x.shape[2]}});
     }
-    default:
-      BERTC_INTERNAL_ASSERT(false, "inferFused: not a fused op");
   }
+  BERTC_INTERNAL_ASSERT(false, "infer: not a fused op");
 }
 
 }  // namespace bertc::ir::rules

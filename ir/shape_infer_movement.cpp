@@ -58,10 +58,11 @@ SymExpr sliceLength(const Ctx& c, const SymExpr& dim, const SymExpr& start, cons
 
 }  // namespace
 
-NodeTypes inferMovement(const Ctx& c) {
+NodeTypes infer(const Ctx& c, MovementOp op) {
+  using M = MovementOp;
   const Node& n = c.n;
-  switch (n.op) {
-    case OpKind::Shape: {
+  switch (op) {
+    case M::Shape: {
       const Shape& s = c.type(0).shape;
       auto r = static_cast<int64_t>(s.size());
       int64_t start = n.getInt("start", 0), end = n.getInt("end", r);
@@ -71,7 +72,7 @@ NodeTypes inferMovement(const Ctx& c) {
       for (int64_t i = start; i < end; ++i) dims.push_back(s[static_cast<size_t>(i)]);
       return one(Type{DType::I64, {SymExpr(static_cast<int64_t>(dims.size()))}}, dims);
     }
-    case OpKind::Reshape: {
+    case M::Reshape: {
       const Type& x = c.type(0);
       Shape target = shapeOperand(c, 1, "shape");
       bool allowZero = n.getInt("allowzero", 0) != 0;
@@ -108,7 +109,7 @@ NodeTypes inferMovement(const Ctx& c) {
       if (target.size() <= 1 && c.sym(0)) s = c.sym(0);
       return one(Type{x.dtype, target}, s);
     }
-    case OpKind::Flatten: {
+    case M::Flatten: {
       const Type& x = c.type(0);
       auto r = static_cast<int64_t>(x.rank());
       int64_t axis = n.getInt("axis", 1);
@@ -118,7 +119,7 @@ NodeTypes inferMovement(const Ctx& c) {
       for (int64_t i = 0; i < r; ++i) (i < axis ? a : b) = (i < axis ? a : b) * x.shape[static_cast<size_t>(i)];
       return one(Type{x.dtype, {a, b}});
     }
-    case OpKind::Transpose: {
+    case M::Transpose: {
       const Type& x = c.type(0);
       std::vector<int64_t> perm = n.getInts("perm");
       if (perm.empty())
@@ -134,7 +135,7 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return one(Type{x.dtype, out});
     }
-    case OpKind::Unsqueeze: {
+    case M::Unsqueeze: {
       const Type& x = c.type(0);
       std::vector<int64_t> axes = n.getInts("axes");
       if (axes.empty()) c.fail("axes are missing");
@@ -152,7 +153,7 @@ NodeTypes inferMovement(const Ctx& c) {
       if (outRank <= 1) s = c.sym(0);
       return one(Type{x.dtype, out}, s);
     }
-    case OpKind::Squeeze: {
+    case M::Squeeze: {
       const Type& x = c.type(0);
       std::vector<int64_t> axes = n.getInts("axes");
       std::vector<bool> drop(x.rank(), false);
@@ -175,7 +176,7 @@ NodeTypes inferMovement(const Ctx& c) {
       if (out.size() <= 1) s = c.sym(0);
       return one(Type{x.dtype, out}, s);
     }
-    case OpKind::Concat: {
+    case M::Concat: {
       const Type& first = c.type(0);
       size_t axis = normAxis(c, n.getInt("axis", 0), first.rank());
       Shape out = first.shape;
@@ -200,7 +201,7 @@ NodeTypes inferMovement(const Ctx& c) {
       if (allSym) s = std::move(contents);
       return one(Type{first.dtype, out}, s);
     }
-    case OpKind::Split: {
+    case M::Split: {
       const Type& x = c.type(0);
       size_t axis = normAxis(c, n.getInt("axis", 0), x.rank());
       std::vector<int64_t> sizes = n.getInts("split");
@@ -239,7 +240,7 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return r;
     }
-    case OpKind::Slice: {
+    case M::Slice: {
       const Type& x = c.type(0);
       Shape starts = shapeOperand(c, 1, "starts"), ends = shapeOperand(c, 2, "ends");
       if (starts.size() != ends.size()) c.fail("starts and ends have different lengths");
@@ -276,7 +277,7 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return one(Type{x.dtype, out}, s);
     }
-    case OpKind::Gather: {
+    case M::Gather: {
       const Type& x = c.type(0);
       const Type& idx = c.type(1);
       if (idx.dtype != DType::I64 && idx.dtype != DType::I32) c.fail("indices must be i32 or i64, got " + c.str(idx));
@@ -299,7 +300,7 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return one(Type{x.dtype, out}, s);
     }
-    case OpKind::GatherND: {
+    case M::GatherND: {
       const Type& x = c.type(0);
       const Type& idx = c.type(1);
       if (idx.dtype != DType::I64) c.fail("indices must be i64, got " + c.str(idx));
@@ -313,7 +314,7 @@ NodeTypes inferMovement(const Ctx& c) {
       out.insert(out.end(), x.shape.begin() + static_cast<std::ptrdiff_t>(b + static_cast<size_t>(*tuple)), x.shape.end());
       return one(Type{x.dtype, out});
     }
-    case OpKind::Expand: {
+    case M::Expand: {
       const Type& x = c.type(0);
       Shape target = shapeOperand(c, 1, "shape");
       // A target dim of 1 keeps the input's dim (bidirectional broadcasting).
@@ -324,7 +325,7 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return one(Type{x.dtype, out}, s);
     }
-    case OpKind::Tile: {
+    case M::Tile: {
       const Type& x = c.type(0);
       Shape reps = shapeOperand(c, 1, "repeats");
       if (reps.size() != x.rank()) c.fail("repeats has " + std::to_string(reps.size()) + " entries for rank " + std::to_string(x.rank()));
@@ -332,7 +333,7 @@ NodeTypes inferMovement(const Ctx& c) {
       for (size_t i = 0; i < x.rank(); ++i) out.push_back(x.shape[i] * reps[i]);
       return one(Type{x.dtype, out});
     }
-    case OpKind::ConstantOfShape: {
+    case M::ConstantOfShape: {
       Shape out = shapeOperand(c, 0, "shape");
       DType dt = DType::F32;
       std::optional<std::vector<SymExpr>> s;
@@ -346,7 +347,7 @@ NodeTypes inferMovement(const Ctx& c) {
       if (out.empty() && s == std::nullopt && n.getTensor("value") && isInteger(dt)) s = std::vector<SymExpr>{SymExpr(n.getTensor("value")->getInt(0))};
       return one(Type{dt, out}, s);
     }
-    case OpKind::Range: {
+    case M::Range: {
       DType dt = c.type(0).dtype;
       for (size_t i = 0; i < 3; ++i) {
         if (c.type(i).dtype != dt) c.fail("start, limit and delta must share a type");
@@ -367,12 +368,11 @@ NodeTypes inferMovement(const Ctx& c) {
       }
       return one(Type{dt, {len}}, s);
     }
-    case OpKind::Trilu:
+    case M::Trilu:
       if (c.type(0).rank() < 2) c.fail("input must have rank >= 2");
       return one(c.type(0));
-    default:
-      BERTC_INTERNAL_ASSERT(false, "inferMovement: not a data-movement op");
   }
+  BERTC_INTERNAL_ASSERT(false, "infer: not a data-movement op");
 }
 
 }  // namespace bertc::ir::rules

@@ -37,10 +37,11 @@ Shape broadcast(const Ctx& c, const std::vector<const Shape*>& shapes);
 /// One result of the given type, no symbolic contents.
 NodeTypes one(Type t, std::optional<std::vector<SymExpr>> symbolic = std::nullopt);
 
-/// Rules by op family; each returns the types for n (n.op is in the family).
-NodeTypes inferElementwise(const Ctx& c);
-NodeTypes inferLinalg(const Ctx& c);
-NodeTypes inferMovement(const Ctx& c);
-NodeTypes inferFused(const Ctx& c);
+/// The rules of each op family (ops.def), for inferNode to reach through
+/// visitOp; op is c.n.op. Each switches over its family with no default.
+NodeTypes infer(const Ctx& c, ElementwiseOp op);  // shape_infer.cpp
+NodeTypes infer(const Ctx& c, LinalgOp op);       // shape_infer.cpp
+NodeTypes infer(const Ctx& c, MovementOp op);     // shape_infer_movement.cpp
+NodeTypes infer(const Ctx& c, FusedOp op);        // shape_infer_fused.cpp
 
 }  // namespace bertc::ir::rules

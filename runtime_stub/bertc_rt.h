@@ -5,11 +5,13 @@
  * runtime, no hidden libraries (the link failures users report against
  * tfcompile, onnx-mlir and IREE are what this avoids).
  *
- * Three parts:
+ * Four parts:
  *   - status codes and error messages: every call that can fail returns a
  *     status (or NULL) and records a one-line message for the calling thread;
  *   - a thread pool with parallel_for, or a host's own scheduler in its place;
- *   - a scratch arena: bump allocation over caller-owned or owned memory.
+ *   - a scratch arena: bump allocation over caller-owned or owned memory;
+ *   - weights side files: what `bertc compile --weights-file` writes and a
+ *     model's create maps (checked against the model's size and checksum).
  *
  * Every exported symbol starts with `bertc_rt_` (macros and enumerators with
  * `BERTC_`), so the runtime never clashes with a host's names.
@@ -18,6 +20,7 @@
 #define BERTC_RT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -185,6 +188,60 @@ size_t bertc_rt_arena_peak(const bertc_rt_arena* arena);
  *  memory; one from bertc_rt_arena_init is emptied and its caller-owned
  *  buffer left alone. NULL is a no-op returning BERTC_OK. */
 int bertc_rt_arena_destroy(bertc_rt_arena* arena);
+
+/* ------------------------------------------------------ weights side files */
+
+/** A model compiled with `bertc compile --weights-file=PATH` keeps its
+ *  weights in PATH rather than in its object; its create maps the file. The
+ *  file is a header of BERTC_RT_WEIGHTS_HEADER_BYTES, then the payload
+ *  (the bytes the object would have embedded), all little-endian:
+ *
+ *    offset  0  char[8]  magic "BERTCWT1"
+ *            8  uint64   header bytes (BERTC_RT_WEIGHTS_HEADER_BYTES)
+ *           16  uint64   payload bytes
+ *           24  uint64   payload checksum (bertc_rt_checksum)
+ *           32  char[128] the model's symbol prefix, NUL-padded (for messages)
+ *          160  zeros up to the header's end
+ *
+ *  The object records the payload's size and checksum: a file of another
+ *  model, or of another compile of the same model, is refused, and so is a
+ *  truncated or corrupted one. The payload starts page-aligned. */
+#define BERTC_RT_WEIGHTS_HEADER_BYTES 4096
+#define BERTC_RT_WEIGHTS_MAGIC "BERTCWT1"
+
+/** An open weights file: `data` holds `bytes` bytes, read-only, valid until
+ *  bertc_rt_weights_close. Use the functions below rather than the fields. */
+typedef struct bertc_rt_weights {
+  const unsigned char* data;
+  size_t bytes;
+  void* mapping; /**< the whole file as mapped (NULL when closed) */
+  size_t mapping_bytes;
+} bertc_rt_weights;
+
+/** XXH64 (seed 0) of `bytes` bytes at `data` (`xxhsum -H64` prints the same
+ *  of a payload). NULL with bytes 0 is the empty input. */
+uint64_t bertc_rt_checksum(const void* data, size_t bytes);
+
+/** Maps the weights file `path` for model `model` (its prefix, for
+ *  messages), which expects `bytes` bytes of payload with checksum
+ *  `checksum`, and checks it: the magic, the header, the file's size, the
+ *  size and checksum the model expects, and the payload's checksum
+ *  (reading the file once). On success `*w` is open; on failure it is
+ *  closed and the message names the file and what is wrong:
+ *  BERTC_ERR_NULL_ARG, BERTC_ERR_SYSTEM (the file cannot be opened or
+ *  mapped) or BERTC_ERR_INVALID (not a weights file, truncated, of another
+ *  model, or corrupt). */
+int bertc_rt_weights_open(bertc_rt_weights* w, const char* path, const char* model, size_t bytes, uint64_t checksum);
+
+/** Unmaps an open weights file; a closed one (or NULL) is a no-op. Returns
+ *  BERTC_OK. */
+int bertc_rt_weights_close(bertc_rt_weights* w);
+
+/** Writes a weights file: the header for `model` (at most 127 bytes) and the
+ *  payload. Returns BERTC_OK, BERTC_ERR_NULL_ARG, BERTC_ERR_INVALID (a model
+ *  name too long) or BERTC_ERR_SYSTEM (the message names the file). bertc
+ *  uses it; hosts do not need it. */
+int bertc_rt_weights_write(const char* path, const char* model, const void* data, size_t bytes);
 
 #ifdef __cplusplus
 } /* extern "C" */

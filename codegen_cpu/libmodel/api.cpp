@@ -33,9 +33,30 @@ struct Context {
   void* arenaRaw;
   unsigned char* arena;  ///< 64-byte aligned, arenaBytes usable
   size_t arenaBytes;
+  bertc_rt_weights weights;  ///< the side file, mapped (compile --weights-file)
 };
 
-int createContext(const bertc_k_model* m, void** out, bertc_rt_pool* pool, bool ownsPool) {
+/// Maps the weights side file of a model that has one into `w`: `path`, or
+/// the one recorded at compile time. BERTC_OK with `w` closed for a model
+/// whose weights are embedded (and no path given).
+int openWeights(const bertc_k_model* m, const char* path, bertc_rt_weights* w) {
+  if (!m->weights_file) {
+    if (path)
+      return bertc_rt_error_set(nullptr, BERTC_ERR_INVALID,
+                                "%s_create: the model's weights are embedded; create it without a weights file (%s)",
+                                m->name, path);
+    return BERTC_OK;
+  }
+  return bertc_rt_weights_open(w, path ? path : m->weights_file, m->name, m->weights_bytes, m->weights_checksum);
+}
+
+int createContext(const bertc_k_model* m, void** out, bertc_rt_pool* pool, bool ownsPool,
+                  const char* weightsPath = nullptr) {
+  bertc_rt_weights weights = {};
+  if (const int status = openWeights(m, weightsPath, &weights); status != BERTC_OK) {
+    if (ownsPool) bertc_rt_pool_destroy(pool);
+    return status;
+  }
   Context* c = static_cast<Context*>(calloc(1, sizeof(Context)));
   // Worker blocks start 64-byte aligned: each is a whole number of lines.
   const size_t stride = (m->worker_scratch_floats + kAlign / sizeof(float) - 1) / (kAlign / sizeof(float)) *
@@ -45,6 +66,7 @@ int createContext(const bertc_k_model* m, void** out, bertc_rt_pool* pool, bool 
   if (!c || (stride && !scratch)) {
     free(c);
     free(scratch);
+    bertc_rt_weights_close(&weights);
     if (ownsPool) bertc_rt_pool_destroy(pool);
     return bertc_rt_error_set(nullptr, BERTC_ERR_NO_MEMORY, "%s_create: out of memory for the context", m->name);
   }
@@ -53,6 +75,8 @@ int createContext(const bertc_k_model* m, void** out, bertc_rt_pool* pool, bool 
   c->exec.worker_scratch = scratch ? reinterpret_cast<float*>(alignUp(scratch)) : nullptr;
   c->exec.worker_scratch_floats = stride;
   c->exec.err = &c->err;
+  c->weights = weights;
+  c->exec.weights = weights.data;
   c->ownsPool = ownsPool;
   c->workerScratchRaw = scratch;
   *out = c;
@@ -188,7 +212,7 @@ int runInScratch(const bertc_k_model* m, Context* c, int64_t batch, int64_t seq,
 
 extern "C" {
 
-int bertc_k_api_create(const bertc_k_model* m, void** ctx, int threads) {
+int bertc_k_api_create_with_weights(const bertc_k_model* m, void** ctx, int threads, const char* path) {
   if (!m) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "create: NULL model");
   if (!ctx) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "%s_create: NULL ctx", m->name);
   *ctx = nullptr;
@@ -199,7 +223,11 @@ int bertc_k_api_create(const bertc_k_model* m, void** ctx, int threads) {
     pool = bertc_rt_pool_create(threads);  // 0: one thread per CPU
     if (!pool) return bertc_rt_last_status();  // the pool's message names the cause
   }
-  return createContext(m, ctx, pool, pool != nullptr);
+  return createContext(m, ctx, pool, pool != nullptr, path);
+}
+
+int bertc_k_api_create(const bertc_k_model* m, void** ctx, int threads) {
+  return bertc_k_api_create_with_weights(m, ctx, threads, nullptr);
 }
 
 int bertc_k_api_create_with_pool(const bertc_k_model* m, void** ctx, bertc_rt_pool* pool) {
@@ -215,6 +243,7 @@ void bertc_k_api_destroy(void* ctx) {
   Context* c = static_cast<Context*>(ctx);
   if (!c) return;
   if (c->ownsPool) bertc_rt_pool_destroy(c->exec.pool);
+  bertc_rt_weights_close(&c->weights);
   free(c->workerScratchRaw);
   free(c->arenaRaw);
   free(c);

@@ -49,6 +49,10 @@ typedef struct bertc_k_exec {
   float* worker_scratch;        /**< num_workers blocks of worker_scratch_floats */
   size_t worker_scratch_floats; /**< per worker; enough for attention at max_seq */
   bertc_rt_error* err;          /**< the context's error record */
+  /** The weights side file's payload, mapped by create (compile
+   *  --weights-file); the body's weight addresses are offsets from it.
+   *  NULL when the weights are embedded (the body uses its own global). */
+  const unsigned char* weights;
 } bertc_k_exec;
 
 /* ----------------------------------------------------------- model shape */
@@ -87,6 +91,12 @@ typedef struct bertc_k_model {
   size_t worker_scratch_floats;
   bertc_k_scratch_fn scratch_bytes;
   bertc_k_body_fn body;
+  /** Weights in a side file (compile --weights-file): the payload's size
+   *  and checksum, which the file must match, and the path given at compile
+   *  time, which create opens by default. 0, 0, NULL when embedded. */
+  uint64_t weights_bytes;
+  uint64_t weights_checksum;
+  const char* weights_file;
 } bertc_k_model;
 
 /* --------------------------------------------------------------- C API */
@@ -99,6 +109,12 @@ int bertc_k_api_create(const bertc_k_model* m, void** ctx, int threads);
 /** As create, on a pool (or host scheduler) the caller owns and keeps alive.
  *  pool NULL is BERTC_ERR_NULL_ARG (create with threads 1 runs inline). */
 int bertc_k_api_create_with_pool(const bertc_k_model* m, void** ctx, bertc_rt_pool* pool);
+/** As create, with the weights side file at `path` (NULL: weights_file).
+ *  The file is mapped read-only and checked (bertc_rt_weights_open): a
+ *  missing one is BERTC_ERR_SYSTEM; one not a weights file, truncated,
+ *  corrupt or of another model BERTC_ERR_INVALID. A model with embedded
+ *  weights takes only NULL. create and create_with_pool open weights_file. */
+int bertc_k_api_create_with_weights(const bertc_k_model* m, void** ctx, int threads, const char* path);
 void bertc_k_api_destroy(void* ctx);
 /** Bytes of caller-owned scratch a run at (batch, seq) needs; 0 when out of
  *  range. */

@@ -7,11 +7,13 @@
  * with the model's prefix; hosts call those, not these.
  *
  * This library interprets the plan: on create it loads the image that fits
- * the device (cudaLibraryLoadData), copies the weights to the device once,
- * owns the cuBLASLt handle, a workspace and one arena sized for the model's
- * largest batch and sequence. A run captures the launch sequence for its
- * (batch, seq, token rows) into a CUDA graph the first time and replays it
- * after, on the caller's stream. It links only cudart and cuBLASLt.
+ * the device (cudaLibraryLoadData), copies the weights to the device once
+ * (from the object, or from the side file of a model compiled with
+ * --weights-file), owns the cuBLASLt handle, a workspace and one arena
+ * sized for the model's largest batch and sequence. A run captures the
+ * launch sequence for its (batch, seq, token rows) into a CUDA graph the
+ * first time and replays it after, on the caller's stream. It links only
+ * cudart and cuBLASLt.
  *
  * The plan's structs are an ABI between bertc and this library; a model
  * records BERTC_CUDA_ABI_VERSION and create refuses another. The header
@@ -28,7 +30,7 @@
 extern "C" {
 #endif
 
-#define BERTC_CUDA_ABI_VERSION 1
+#define BERTC_CUDA_ABI_VERSION 2
 
 /** cudaStream_t without cuda_runtime.h; NULL is the legacy default stream. */
 typedef struct CUstream_st* bertc_cuda_stream;
@@ -75,7 +77,7 @@ enum bertc_cuda_arg_kind {
   BERTC_CUDA_ARG_BATCH = 3,     /**< int: the run's batch */
   BERTC_CUDA_ARG_SEQ = 4,       /**< int: the run's seq */
   BERTC_CUDA_ARG_SLOTS = 5,     /**< long long: batch * seq */
-  BERTC_CUDA_ARG_BUFFER = 6,    /**< pointer: arena + value * (max_batch * max_seq) */
+  BERTC_CUDA_ARG_BUFFER = 6,    /**< pointer: arena + value * slot stride (max_batch * max_seq rounded up to 16) */
   BERTC_CUDA_ARG_WEIGHT = 7,    /**< pointer: device weights + value bytes */
   BERTC_CUDA_ARG_INPUT = 8,     /**< pointer: input value as staged on the device */
   BERTC_CUDA_ARG_OUTPUT = 9,    /**< pointer: output value's device buffer */
@@ -141,9 +143,11 @@ typedef struct bertc_cuda_model {
   int64_t min_seq; /**< shorter sequences are a shape error (a pooled token index) */
   int32_t num_images;
   const bertc_cuda_image* images;
-  const void* weights; /**< host copy, uploaded by create */
+  const void* weights; /**< host copy, uploaded by create; NULL when in weights_file */
   uint64_t weights_bytes;
-  uint64_t arena_bytes_per_slot; /**< the arena is this times max_batch * max_seq */
+  /** The arena is this times the slot stride: max_batch * max_seq rounded
+   *  up to 16, so buffers at 16-byte per-slot offsets are 256-byte aligned. */
+  uint64_t arena_bytes_per_slot;
   int32_t num_inputs;
   const bertc_cuda_input* inputs;
   int32_t num_outputs;
@@ -154,6 +158,10 @@ typedef struct bertc_cuda_model {
   const bertc_cuda_step* steps;
   int64_t num_args;
   const bertc_cuda_arg* args;
+  /* ABI 2 */
+  const char* weights_file;  /**< non-NULL: weights is NULL and create reads this side file (the
+                                  path given to `bertc compile --weights-file`) */
+  uint64_t weights_checksum; /**< bertc_rt_checksum of the weights, which the side file must match */
 } bertc_cuda_model;
 
 /* ------------------------------------------------------------ the calls */
@@ -165,8 +173,17 @@ typedef struct bertc_cuda_context bertc_cuda_context;
  *  such device or no image for it (the message names both). */
 int bertc_cuda_create(const bertc_cuda_model* model, int device, bertc_cuda_context** out);
 
-/** Frees everything create and the runs made; NULL is a no-op. The caller
- *  makes sure no run is still in flight on a stream. */
+/** As bertc_cuda_create, with the weights of a model compiled with
+ *  --weights-file read from `weights_path` (NULL: the path recorded at
+ *  compile time). The file is checked before the device is touched: a
+ *  missing one is BERTC_ERR_SYSTEM, one truncated, corrupt or of another
+ *  model BERTC_ERR_INVALID, each with a message naming the file. A model
+ *  with embedded weights takes only NULL. */
+int bertc_cuda_create_with_weights(const bertc_cuda_model* model, int device, const char* weights_path,
+                                   bertc_cuda_context** out);
+
+/** Waits for the context's last run, then frees everything create and the
+ *  runs made; NULL is a no-op. */
 void bertc_cuda_destroy(bertc_cuda_context* ctx);
 
 /** Runs on host memory: inputs[i] is [batch, seq] of input i's dtype,
@@ -179,12 +196,19 @@ int bertc_cuda_run(bertc_cuda_context* ctx, bertc_cuda_stream stream, int64_t ba
 /** Runs on device memory, asynchronously on `stream`: inputs and outputs
  *  are device pointers. GEMMs then cover all batch * seq rows (the packed
  *  count stays on the device). An id out of range gives a zero row and is
- *  reported by bertc_cuda_sync. */
+ *  reported by bertc_cuda_sync.
+ *
+ *  Runs of one context on different streams are ordered, each after the
+ *  one enqueued before it (they share the context's arena and staging
+ *  buffers): the GPU work of two streams does not overlap, and a caller
+ *  needs no synchronisation of its own between them. For runs that overlap,
+ *  use one context per stream. */
 int bertc_cuda_run_device(bertc_cuda_context* ctx, bertc_cuda_stream stream, int64_t batch, int64_t seq,
                           const void* const* inputs, void* const* outputs);
 
-/** Waits for `stream` and reports what the device found in the last
- *  bertc_cuda_run_device (an id out of range) or a CUDA error. */
+/** Waits for `stream` and for the context's last run (on whatever stream)
+ *  and reports what the device found in that run (an id out of range) or a
+ *  CUDA error. */
 int bertc_cuda_sync(bertc_cuda_context* ctx, bertc_cuda_stream stream);
 
 /** The message of the context's last failed call ("" if none); of the

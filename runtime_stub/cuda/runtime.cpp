@@ -10,6 +10,10 @@
 // address a graph holds is the context's (arena, weights, staging buffers),
 // so a graph stays valid whatever the caller passes: inputs are copied into
 // staging before the replay and outputs out of it after.
+//
+// Runs on different streams share those addresses, so each run waits for the
+// one before it (run_order.h); every buffer handed to cuBLASLt is 256-byte
+// aligned or its GEMM is told otherwise (alignment.h).
 #include "bertc_cuda.h"
 
 #include <cublasLt.h>
@@ -25,7 +29,12 @@
 #include <string>
 #include <vector>
 
+#include "alignment.h"
+#include "run_order.h"
+
 namespace {
+
+using bertc::cuda_rt::pointerAlignment;
 
 /// Rows the GEMMs of a host run cover: the token count rounded up to this,
 /// so nearby counts share a graph.
@@ -121,16 +130,35 @@ struct Graph {
   }
 };
 
+/// RunOrder's operations on CUDA streams: one event, recorded at the end of
+/// every run.
+struct StreamOps {
+  using Stream = cudaStream_t;
+  cudaEvent_t lastRun = nullptr;
+  void record(cudaStream_t s) { check(cudaEventRecord(lastRun, s), "cudaEventRecord"); }
+  void wait(cudaStream_t s) { check(cudaStreamWaitEvent(s, lastRun, 0), "cudaStreamWaitEvent"); }
+  void drain() { check(cudaEventSynchronize(lastRun), "waiting for the last run"); }
+};
+
+/// A weights side file, open while create uploads it.
+struct WeightsFile {
+  bertc_rt_weights w{};
+  ~WeightsFile() { bertc_rt_weights_close(&w); }
+};
+
 }  // namespace
 
 struct bertc_cuda_context {
   const bertc_cuda_model* m = nullptr;
   int device = 0;
   int64_t maxSlots = 0;
+  int64_t slotStride = 0;  // buffer(offset) = arena + offset * slotStride (alignment.h)
   cudaLibrary_t library = nullptr;
   std::vector<cudaKernel_t> kernels;
   cudaStream_t captureStream = nullptr;
   cudaEvent_t ordered = nullptr;  // orders the capture stream's warm-up run with the caller's stream
+  StreamOps streamOps;
+  bertc::cuda_rt::RunOrder<StreamOps> order{streamOps};  // orders runs on different streams
   cublasLtHandle_t lt = nullptr;
   void* workspace = nullptr;
   char* weights = nullptr;
@@ -141,16 +169,22 @@ struct bertc_cuda_context {
   int* badToken = nullptr;
   int* hostBadToken = nullptr;  // pinned: the device run's flag
   std::vector<char*> inputs, outputs;  // staging, each for max_batch * max_seq
+  std::vector<void*> allocations;      // what cudaMalloc returned, for cudaFree
   std::list<Graph> graphs;             // most recently used first
-  std::mutex mutex;                    // one call at a time
+  std::mutex mutex;                    // one call at a time (the GPU work: `order`)
   std::string error;
 
   ~bertc_cuda_context();
-  void create(const bertc_cuda_model* model, int dev);
+  void create(const bertc_cuda_model* model, int dev, const char* weightsPath);
   void run(bertc_cuda_stream stream, int64_t batch, int64_t seq, const void* const* in, void* const* out, bool onDevice);
   void sync(bertc_cuda_stream stream);
 
  private:
+  template <class T>
+  void deviceAlloc(T** p, size_t bytes, const char* what);
+  void openWeights(WeightsFile& file, const char* path) const;
+  void enqueueRun(bertc_cuda_stream stream, int64_t batch, int64_t seq, int64_t rows, const void* const* in,
+                  void* const* out, bool onDevice);
   void checkShape(int64_t batch, int64_t seq) const;
   int64_t checkHostInputs(int64_t batch, int64_t seq, const void* const* in) const;
   Graph& graphFor(bertc_cuda_stream stream, int64_t batch, int64_t seq, int64_t rows);
@@ -159,17 +193,33 @@ struct bertc_cuda_context {
   void launchKernel(const bertc_cuda_step& s, const Graph& g);
   void gemm(const bertc_cuda_step& s, Graph& g);
   void reportBadToken(int row, int64_t seq);
-  char* buffer(int64_t offset) const { return arena + offset * maxSlots; }
+  char* buffer(int64_t offset) const { return arena + offset * slotStride; }
 };
 
-namespace {
-
+/// `bytes` of device memory starting on a 256-byte boundary (alignment.h).
 template <class T>
-void deviceAlloc(T** p, size_t bytes, const char* what) {
+void bertc_cuda_context::deviceAlloc(T** p, size_t bytes, const char* what) {
   void* v = nullptr;
-  check(cudaMalloc(&v, bytes), what);
-  *p = static_cast<T*>(v);
+  check(cudaMalloc(&v, bertc::cuda_rt::alignedSize(bytes)), what);
+  allocations.push_back(v);
+  *p = reinterpret_cast<T*>(bertc::cuda_rt::alignAddress(reinterpret_cast<uintptr_t>(v)));
 }
+
+/// Opens the model's weights side file (`path`, or the one recorded at
+/// compile time), checked against the size and checksum the model records.
+void bertc_cuda_context::openWeights(WeightsFile& file, const char* path) const {
+  if (!m->weights_file) {
+    if (path)
+      fail(BERTC_ERR_INVALID, format("model '%s' has its weights embedded; create it without a weights file (%s)",
+                                     m->name, path));
+    return;
+  }
+  const char* p = path ? path : m->weights_file;
+  const int status = bertc_rt_weights_open(&file.w, p, m->name, m->weights_bytes, m->weights_checksum);
+  if (status != BERTC_OK) fail(status, bertc_rt_last_error());
+}
+
+namespace {
 
 /// The image of `m` for compute capability cc (86 for sm_86): the cubin of
 /// the same major version with the highest minor not above cc's, else PTX
@@ -197,13 +247,17 @@ std::string imageList(const bertc_cuda_model* m) {
 
 }  // namespace
 
-void bertc_cuda_context::create(const bertc_cuda_model* model, int dev) {
+void bertc_cuda_context::create(const bertc_cuda_model* model, int dev, const char* weightsPath) {
   m = model;
   device = dev;
   if (m->abi_version != BERTC_CUDA_ABI_VERSION)
     fail(BERTC_ERR_INVALID, format("model '%s' was compiled for CUDA runtime ABI %u; this runtime is ABI %d: "
                                    "recompile it with this bertc",
                                    m->name, m->abi_version, BERTC_CUDA_ABI_VERSION));
+  // The side file first: a wrong one is the user's to fix, GPU or not.
+  WeightsFile file;
+  openWeights(file, weightsPath);
+  const void* hostWeights = m->weights_file ? file.w.data : m->weights;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0)
@@ -225,14 +279,17 @@ void bertc_cuda_context::create(const bertc_cuda_model* model, int dev) {
     check(cudaLibraryGetKernel(&kernels[k], library, m->kernels[k]), "finding a kernel");
 
   maxSlots = m->max_batch * m->max_seq;
+  slotStride = bertc::cuda_rt::slotStride(maxSlots);
   check(cudaStreamCreateWithFlags(&captureStream, cudaStreamNonBlocking), "cudaStreamCreate");
   check(cudaEventCreateWithFlags(&ordered, cudaEventDisableTiming), "cudaEventCreate");
+  check(cudaEventCreateWithFlags(&streamOps.lastRun, cudaEventDisableTiming), "cudaEventCreate");
   checkLt(cublasLtCreate(&lt), "create");
   deviceAlloc(&workspace, kWorkspaceBytes, "the cuBLASLt workspace");
-  deviceAlloc(&weights, m->weights_bytes ? m->weights_bytes : 1, "the weights");
-  check(cudaMemcpy(weights, m->weights, m->weights_bytes, cudaMemcpyHostToDevice), "copying the weights");
-  const size_t arenaBytes = m->arena_bytes_per_slot * static_cast<size_t>(maxSlots);
-  deviceAlloc(&arena, arenaBytes ? arenaBytes : 1, "the activation arena");
+  deviceAlloc(&weights, m->weights_bytes, "the weights");
+  if (m->weights_bytes && !hostWeights) fail(BERTC_ERR_INVALID, format("model '%s' has no weights", m->name));
+  check(cudaMemcpy(weights, hostWeights, m->weights_bytes, cudaMemcpyHostToDevice), "copying the weights");
+  const size_t arenaBytes = m->arena_bytes_per_slot * static_cast<size_t>(slotStride);
+  deviceAlloc(&arena, arenaBytes, "the activation arena");
   // Rows past the real tokens are read by GEMMs but never used: zeros keep
   // them finite (and compute-sanitizer's initcheck quiet).
   check(cudaMemset(arena, 0, arenaBytes), "clearing the arena");
@@ -259,18 +316,13 @@ bertc_cuda_context::~bertc_cuda_context() {
   int previous = -1;
   cudaGetDevice(&previous);
   cudaSetDevice(device);
+  // A run may still be in flight on some stream: it uses what is freed below.
+  if (order.anyRun()) cudaEventSynchronize(streamOps.lastRun);
   graphs.clear();
-  for (char* p : outputs) cudaFree(p);
-  for (char* p : inputs) cudaFree(p);
+  for (void* p : allocations) cudaFree(p);
   cudaFreeHost(hostBadToken);
-  cudaFree(badToken);
-  cudaFree(seqStart);
-  cudaFree(rowOf);
-  cudaFree(tok);
-  cudaFree(arena);
-  cudaFree(weights);
-  cudaFree(workspace);
   if (lt) cublasLtDestroy(lt);
+  if (streamOps.lastRun) cudaEventDestroy(streamOps.lastRun);
   if (ordered) cudaEventDestroy(ordered);
   if (captureStream) cudaStreamDestroy(captureStream);
   if (library) cudaLibraryUnload(library);
@@ -461,10 +513,22 @@ void bertc_cuda_context::gemm(const bertc_cuda_step& s, Graph& g) {
   checkLt(cublasLtMatrixLayoutCreate(&lg.b, type, static_cast<uint64_t>(s.k), static_cast<uint64_t>(rows), s.lda), "B layout");
   checkLt(cublasLtMatrixLayoutCreate(&lg.d, type, static_cast<uint64_t>(s.n), static_cast<uint64_t>(rows), s.ldd), "D layout");
 
+  const char* wPtr = weights + s.w;
+  const char* aPtr = buffer(s.a);
+  char* d = buffer(s.d);
   cublasLtMatmulPreference_t pref = nullptr;
   checkLt(cublasLtMatmulPreferenceCreate(&pref), "preference");
   const size_t ws = kWorkspaceBytes;
   cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  // The heuristic assumes 256-byte alignment unless told: tell it what the
+  // pointers have (cuBLASLt's A is the weights, B the activations).
+  const uint32_t alignW = pointerAlignment(reinterpret_cast<uintptr_t>(wPtr));
+  const uint32_t alignA = pointerAlignment(reinterpret_cast<uintptr_t>(aPtr));
+  const uint32_t alignD = pointerAlignment(reinterpret_cast<uintptr_t>(d));
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alignW, sizeof alignW);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alignA, sizeof alignA);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alignD, sizeof alignD);
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alignD, sizeof alignD);
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t hs =
@@ -474,8 +538,7 @@ void bertc_cuda_context::gemm(const bertc_cuda_step& s, Graph& g) {
     fail(BERTC_ERR_DEVICE, format("%s: cuBLASLt has no algorithm for a %lld x %lld x %lld GEMM", m->name,
                                   static_cast<long long>(rows), static_cast<long long>(s.n), static_cast<long long>(s.k)));
   const float alpha = 1.f, beta = 0.f;
-  void* d = buffer(s.d);
-  checkLt(cublasLtMatmul(lt, lg.desc, &alpha, weights + s.w, lg.a, buffer(s.a), lg.b, &beta, d, lg.d, d, lg.d,
+  checkLt(cublasLtMatmul(lt, lg.desc, &alpha, wPtr, lg.a, aPtr, lg.b, &beta, d, lg.d, d, lg.d,
                          &result.algo, workspace, kWorkspaceBytes, captureStream),
           "matmul");
 }
@@ -495,6 +558,26 @@ void bertc_cuda_context::run(bertc_cuda_stream stream, int64_t batch, int64_t se
       if (!in[i]) fail(BERTC_ERR_NULL_ARG, format("%s: input '%s' is NULL", m->name, m->inputs[i].name));
 
   DeviceGuard guard(device);
+  order.begin(stream);
+  try {
+    enqueueRun(stream, batch, seq, rows, in, out, onDevice);
+  } catch (...) {
+    try {
+      order.end(stream);  // what did get enqueued still comes before the next run
+    } catch (const Failure&) {
+    }
+    throw;
+  }
+  order.end(stream);
+  if (onDevice) return;
+  check(cudaStreamSynchronize(stream), "running the model");
+  reportBadToken(*hostBadToken, seq);
+}
+
+/// The run's work on `stream`, after the previous run: its graph (captured
+/// on first use), the copies in and out and the id check's flag.
+void bertc_cuda_context::enqueueRun(bertc_cuda_stream stream, int64_t batch, int64_t seq, int64_t rows,
+                                    const void* const* in, void* const* out, bool onDevice) {
   Graph& g = graphFor(stream, batch, seq, rows);
   const cudaMemcpyKind into = onDevice ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
   const cudaMemcpyKind outOf = onDevice ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost;
@@ -506,14 +589,12 @@ void bertc_cuda_context::run(bertc_cuda_stream stream, int64_t batch, int64_t se
           "copying an output");
   }
   check(cudaMemcpyAsync(hostBadToken, badToken, sizeof(int), cudaMemcpyDeviceToHost, stream), "copying the id check");
-  if (onDevice) return;
-  check(cudaStreamSynchronize(stream), "running the model");
-  reportBadToken(*hostBadToken, seq);
 }
 
 void bertc_cuda_context::sync(bertc_cuda_stream stream) {
   DeviceGuard guard(device);
   check(cudaStreamSynchronize(stream), "running the model");
+  order.drain();  // the last run may be on another stream; its flag is the one read below
   // The graph's last run left its shape's seq in the most recent graph.
   const int64_t seq = graphs.empty() ? 1 : graphs.front().seq;
   reportBadToken(*hostBadToken, seq);
@@ -555,12 +636,17 @@ int guarded(bertc_cuda_context* ctx, F&& f) {
 extern "C" {
 
 int bertc_cuda_create(const bertc_cuda_model* model, int device, bertc_cuda_context** out) {
+  return bertc_cuda_create_with_weights(model, device, nullptr, out);
+}
+
+int bertc_cuda_create_with_weights(const bertc_cuda_model* model, int device, const char* weights_path,
+                                   bertc_cuda_context** out) {
   if (!out) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "bertc_cuda_create: ctx is NULL");
   *out = nullptr;
   if (!model) return bertc_rt_error_set(nullptr, BERTC_ERR_NULL_ARG, "bertc_cuda_create: model is NULL");
   auto* ctx = new (std::nothrow) bertc_cuda_context;
   if (!ctx) return bertc_rt_error_set(nullptr, BERTC_ERR_NO_MEMORY, "bertc_cuda_create: out of host memory");
-  const int status = guarded(nullptr, [&] { ctx->create(model, device); });
+  const int status = guarded(nullptr, [&] { ctx->create(model, device, weights_path); });
   if (status != BERTC_OK) {
     delete ctx;
     return status;

@@ -8,11 +8,12 @@
  *   ./a.out DIR
  *
  * Writes DIR/info.json (the tables), DIR/image<i>.bin (each kernel image),
- * DIR/weights.bin
- * and then calls m_create on device 0: its status and message go into the
- * JSON, so a machine without a GPU checks the error path (BERTC_ERR_DEVICE)
- * and one with a GPU the loading of the images. Exit 0 unless DIR cannot be
- * written. */
+ * DIR/weights.bin (when the weights are embedded)
+ * and then calls m_create on device 0 (m_create_with_weights with the path
+ * in CUDA_INFO_WEIGHTS when set): its status and message go into the JSON,
+ * so a machine without a GPU checks the error paths (BERTC_ERR_DEVICE, or a
+ * weights file's error, which comes first) and one with a GPU the loading of
+ * the images. Exit 0 unless DIR cannot be written. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +43,12 @@ int main(int argc, char** argv) {
     if (!f || fwrite(m->images[i].data, 1, m->images[i].size, f) != m->images[i].size) return 1;
     fclose(f);
   }
-  snprintf(path, sizeof path, "%s/weights.bin", argv[1]);
-  FILE* w = fopen(path, "wb");
-  if (!w || fwrite(m->weights, 1, m->weights_bytes, w) != m->weights_bytes) return 1;
-  fclose(w);
+  if (m->weights) {
+    snprintf(path, sizeof path, "%s/weights.bin", argv[1]);
+    FILE* w = fopen(path, "wb");
+    if (!w || fwrite(m->weights, 1, m->weights_bytes, w) != m->weights_bytes) return 1;
+    fclose(w);
+  }
   snprintf(path, sizeof path, "%s/info.json", argv[1]);
   FILE* f = fopen(path, "w");
   if (!f) return 1;
@@ -56,6 +59,9 @@ int main(int argc, char** argv) {
   fprintf(f, ", \"macros\": [%d, %d, %d, %d, %d]", M_MAX_BATCH, M_MAX_SEQ, M_MIN_SEQ, M_NUM_INPUTS, M_NUM_OUTPUTS);
   fprintf(f, ", \"weights_bytes\": %llu, \"arena_bytes_per_slot\": %llu", (unsigned long long)m->weights_bytes,
           (unsigned long long)m->arena_bytes_per_slot);
+  fprintf(f, ", \"weights_embedded\": %d, \"weights_checksum\": \"%016llx\", \"weights_file\": ", m->weights != NULL,
+          (unsigned long long)m->weights_checksum);
+  json_string(f, m->weights_file);
   fprintf(f, ", \"images\": [");
   for (int i = 0; i < m->num_images; ++i)
     fprintf(f, "%s{\"arch\": %d, \"ptx\": %d, \"size\": %llu}", i ? ", " : "", m->images[i].arch, m->images[i].is_ptx,
@@ -102,7 +108,8 @@ int main(int argc, char** argv) {
   fprintf(f, "]");
 
   m_context* ctx = NULL;
-  const int status = m_create(&ctx, 0);
+  const char* weights = getenv("CUDA_INFO_WEIGHTS");
+  const int status = weights ? m_create_with_weights(&ctx, 0, weights) : m_create(&ctx, 0);
   fprintf(f, ", \"create_status\": %d, \"create_status_name\": ", status);
   json_string(f, bertc_rt_status_string(status));
   fprintf(f, ", \"create_error\": ");

@@ -7,8 +7,9 @@
  * Reads each input as raw bytes of its dtype and shape at (BATCH, SEQ) (the
  * model's own introspection says which), runs, and writes each output the
  * same way. With RUN_SCRATCH=1 it runs in caller-owned scratch, misaligned
- * on purpose. Exit codes: 0 ok, 1 usage or I/O, 2 the model returned an
- * error (printed with its status name).
+ * on purpose. With RUN_WEIGHTS=PATH it creates the context with the weights
+ * side file PATH (m_create_with_weights). Exit codes: 0 ok, 1 usage or I/O,
+ * 2 the model returned an error (printed with its status name).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,8 +66,10 @@ int main(int argc, char** argv) {
     out[i] = malloc(out_bytes[i] ? out_bytes[i] : 1);
   }
   m_context* ctx = NULL;
-  if (m_create(&ctx, threads) != BERTC_OK) {
-    fprintf(stderr, "m_create: %s\n", bertc_rt_last_error());
+  const char* weights = getenv("RUN_WEIGHTS");
+  const int created = weights ? m_create_with_weights(&ctx, threads, weights) : m_create(&ctx, threads);
+  if (created != BERTC_OK) {
+    fprintf(stderr, "m_create: %s: %s\n", bertc_rt_status_string(created), bertc_rt_last_error());
     return 2;
   }
   int rc;

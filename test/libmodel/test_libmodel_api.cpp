@@ -41,7 +41,7 @@ const bertc_k_tensor kInputs[] = {
 const bertc_k_tensor kOutputs[] = {
     {"doubled", 1, 3, {BERTC_K_DIM_BATCH, BERTC_K_DIM_SEQ, BERTC_K_DIM_FIXED}, {0, 0, 1}, 0, 0},
 };
-const bertc_k_model kTiny = {"tiny", 2, 1, kInputs, kOutputs, kMaxBatch, kMaxSeq, 100, tinyScratch, tinyBody};
+const bertc_k_model kTiny = {"tiny", 2, 1, kInputs, kOutputs, kMaxBatch, kMaxSeq, 100, tinyScratch, tinyBody, 0, 0, nullptr};
 
 /// A context, destroyed at the end of the scope.
 struct Ctx {
@@ -223,7 +223,7 @@ int gatedBody(const bertc_k_exec* exec, int64_t batch, int64_t seq, const void* 
   return tinyBody(exec, batch, seq, in, out, arena);
 }
 
-const bertc_k_model kGated = {"gated", 2, 1, kInputs, kOutputs, kMaxBatch, kMaxSeq, 100, tinyScratch, gatedBody};
+const bertc_k_model kGated = {"gated", 2, 1, kInputs, kOutputs, kMaxBatch, kMaxSeq, 100, tinyScratch, gatedBody, 0, 0, nullptr};
 
 }  // namespace
 

@@ -64,8 +64,10 @@ class Machine:
         self.store = np.float16 if info["precision"] == 1 else np.float32
         self.entries = parse_entries(source)
         self.max_slots = info["max_batch"] * info["max_seq"]
+        # The runtime's arena stride (alignment.h): slots rounded up to 16.
+        self.slot_stride = (self.max_slots + 15) // 16 * 16
         self.weights = np.frombuffer(weights, dtype=np.uint8).copy()
-        self.arena = np.zeros(info["arena_bytes_per_slot"] * self.max_slots, dtype=np.uint8)
+        self.arena = np.zeros(info["arena_bytes_per_slot"] * self.slot_stride, dtype=np.uint8)
 
     # ---- memory -------------------------------------------------------------
 
@@ -94,7 +96,7 @@ class Machine:
             return seq
         if kind == ARG["SLOTS"]:
             return batch * seq
-        return {ARG["BUFFER"]: lambda: Pointer("arena", value * self.max_slots),
+        return {ARG["BUFFER"]: lambda: Pointer("arena", value * self.slot_stride),
                 ARG["WEIGHT"]: lambda: Pointer("weights", value),
                 ARG["INPUT"]: lambda: Pointer(("input", value)),
                 ARG["OUTPUT"]: lambda: Pointer(("output", value)),
@@ -156,7 +158,7 @@ class Machine:
 
     def gemm(self, s, rows):
         """D[rows, n] = A[rows, k] W[k, n] (+ bias) (ReLU); W stored as [n, k]."""
-        a = self.rows(Pointer("arena", s["a"] * self.max_slots), s["lda"], s["k"], rows).astype(np.float32)
+        a = self.rows(Pointer("arena", s["a"] * self.slot_stride), s["lda"], s["k"], rows).astype(np.float32)
         w = self.view(Pointer("weights", s["w"]), self.store, s["n"] * s["k"]).reshape(s["n"], s["k"]).astype(np.float32)
         d = a @ w.T
         if s["bias"] >= 0:
@@ -164,7 +166,7 @@ class Machine:
         if s["epilogue"] in (EPI_RELU_BIAS, EPI_RELU):
             d = np.maximum(d, 0)
         assert (s["bias"] >= 0) == (s["epilogue"] in (EPI_BIAS, EPI_RELU_BIAS))
-        self.rows(Pointer("arena", s["d"] * self.max_slots), s["ldd"], s["n"], rows)[...] = d.astype(self.store)
+        self.rows(Pointer("arena", s["d"] * self.slot_stride), s["ldd"], s["n"], rows)[...] = d.astype(self.store)
 
     # ---- the kernel families (codegen_cuda/kernels/*.cuh) ----------------------
 

@@ -222,7 +222,7 @@ def check_plan_numerics(model_path: Path, tmp: Path, fp16: bool, fixture_inputs=
 def test_fixture_compiles_for_cuda(bertc, fixture, target, tmp_path):
     model = onnx.load(str(fixture / "model.onnx"))
     info = compile_info(bertc, fixture / "model.onnx", tmp_path, target)
-    assert info["abi"] == 1 and info["name"] == "m"
+    assert info["abi"] == 2 and info["name"] == "m"
     assert info["precision"] == (1 if target == "cuda-fp16" else 0)
     assert info["max_batch"] == 4 and info["max_seq"] == 32 and 1 <= info["min_seq"] <= 32
     assert info["macros"] == [4, 32, info["min_seq"], len(info["inputs"]), len(info["outputs"])]
@@ -303,23 +303,31 @@ def test_bench_cuda_without_gpu_says_so(bertc):
 def test_gpu_check_prepares_and_builds_standalone(tmp_path):
     """tools/gpu_check.py's two phases on one fixture: prepare (bertc, ORT)
     and run, which builds the runtime stub from the copied sources alone and
-    links run_model_cuda.c. Without a GPU every run fails with
-    BERTC_ERR_DEVICE and the script exits 1; with one, the outputs match."""
+    links check_cases.c (the CUDA case runner) against the toolkit it finds.
+    Without a GPU each model's process reports BERTC_ERR_DEVICE at create
+    and the script exits 1; with one, the outputs match. (The runner's and
+    the comparison's logic are tested on the CPU target in
+    test_gpu_session.py.)"""
     script = REPO / "tools" / "gpu_check.py"
     out = tmp_path / "gc"
     proc = subprocess.run([sys.executable, str(script), "prepare", str(out), "--only", "bert_ts17_eager", "--bertc",
                            str(build_dir() / "cmd" / "bertc")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backend"] == "cuda"
     assert [(m["fixture"], m["target"]) for m in manifest["models"]] == [("bert_ts17_eager", t) for t in TARGETS]
     assert len(manifest["models"][0]["cases"]) == 13
     proc = subprocess.run([sys.executable, str(script), "run", str(out)], capture_output=True, text=True, timeout=900)
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     if have_gpu():
         assert proc.returncode == 0, proc.stdout + proc.stderr
     else:
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "BERTC_ERR_DEVICE: no CUDA device" in proc.stdout
         assert "0 of 2 compiled models match" in proc.stdout
+        creates = [r for r in results if r.get("mode") == "create"]
+        assert len(creates) == 2 and all("BERTC_ERR_DEVICE" in r["error"] for r in creates)
+    assert results[-1]["final"] and results[-1]["models"] == 2
 
 
 @pytest.mark.parametrize("target", TARGETS)
