@@ -72,8 +72,9 @@ double percentile(std::vector<double> v, double p) {
 /// The CPU target through the ORC JIT.
 class CpuRunner : public BenchRunner {
  public:
-  CpuRunner(std::unique_ptr<cpu::JitModel> m, const ir::Graph& g, int threads, std::string isa, cpu::Precision p)
-      : m_(std::move(m)), threads_(threads), isa_(std::move(isa)), precision_(cpu::precisionName(p)) {
+  CpuRunner(std::unique_ptr<cpu::JitModel> m, const ir::Graph& g, int threads, std::string isa,
+            cpu::Precision precision)
+      : m_(std::move(m)), threads_(threads), isa_(std::move(isa)), precision_(cpu::precisionName(precision)) {
     const cpu::Plan& p = m_->plan();
     const ir::Value* mask = p.mask ? sourceInput(p.mask) : nullptr;
     for (size_t i = 0; i < g.inputs().size(); ++i) {
@@ -89,6 +90,8 @@ class CpuRunner : public BenchRunner {
   }
 
   std::string describe() const override {
+    // The tier is the bf16 GEMM's; fp32 GEMMs run the object's ISA.
+    if (precision_ == "fp32") return fmt::format("cpu ({}), fp32, {} thread(s)", isa_, threads_);
     return fmt::format("cpu ({}), {} GEMMs on {}, {} thread(s)", isa_, precision_, m_->cpuTier(), threads_);
   }
 
@@ -258,6 +261,7 @@ int runBench(BenchFlags& f) {
 
   // --compare: the reference interpreter on the original model, real tokens only.
   std::vector<double> errors, cosines;
+  std::vector<bool> tokenOutput;
   if (f.compare) {
     auto original = loadModelOrReport(f.model);
     if (!original) return 1;
@@ -266,7 +270,11 @@ int runBench(BenchFlags& f) {
     for (size_t o = 0; o < outputs.size(); ++o) {
       const ir::Tensor& a = outputs[o];
       const ir::Tensor& r = (*ref)[o];
-      const bool tokenRows = a.shape().size() >= 2 && a.shape()[1] == f.seq && a.shape()[0] == f.batch;
+      // Token rows: [batch, seq, ...] by the model's own dims (a pooled
+      // [batch, hidden] whose hidden happens to equal --seq is not).
+      const ir::Shape& dims = g->outputs()[o]->type.shape;
+      const bool tokenRows = a.shape().size() >= 2 && a.shape()[1] == f.seq && a.shape()[0] == f.batch &&
+                             (dims.size() >= 3 || !dims[1].isConst());
       const bool seqRows = !tokenRows && a.shape().size() >= 2 && a.shape()[0] == f.batch;
       // A row: one token's vector (token outputs), one sequence's (pooled).
       const int64_t rowElems = tokenRows ? a.numel() / (f.batch * f.seq) : seqRows ? a.numel() / f.batch : a.numel();
@@ -287,6 +295,7 @@ int runBench(BenchFlags& f) {
       }
       errors.push_back(maxRef > 0 ? maxErr / maxRef : maxErr);
       cosines.push_back(minCos);
+      tokenOutput.push_back(tokenRows);
     }
   }
 
@@ -368,7 +377,7 @@ int runBench(BenchFlags& f) {
   for (size_t o = 0; o < errors.size(); ++o)
     fmt::print("compare    {}: max |a-b|/max|b| {:.2e}, min cosine {:.6f} (per {}) vs the reference interpreter{}\n",
                g->outputs()[o]->name, errors[o], cosines[o],
-               outputs[o].shape().size() >= 2 && outputs[o].shape()[1] == f.seq ? "token" : "sequence",
+               tokenOutput[o] ? "token" : "sequence",
                errors[o] <= tolerance ? "" : fmt::format("  ABOVE {:g}", tolerance));
   return 0;
 }
