@@ -246,3 +246,26 @@ def to_onnx(c: dict, state: dict, template_path):
     model = helper.make_model(graph, opset_imports=list(t.opset_import), producer_name="bench/synthetic_bert.py")
     model.ir_version = t.ir_version
     return model
+
+
+def main():
+    """Writes the benchmark models: `python bench/synthetic_bert.py -o build/bench/bert-base.onnx [--layers 12]`."""
+    import argparse
+    from pathlib import Path
+
+    import onnx
+
+    ap = argparse.ArgumentParser(description="A BERT-base-shaped ONNX model with seeded weights (no torch).")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--layers", type=int, default=BERT_BASE["num_hidden_layers"])
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    config = {**BERT_BASE, "num_hidden_layers": args.layers}
+    repo = Path(__file__).resolve().parents[1]
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(to_onnx(config, state_dict(config, args.seed), repo / TEMPLATE), args.output)
+    print(f"wrote {args.output} ({args.layers} layers)")
+
+
+if __name__ == "__main__":
+    main()

@@ -159,9 +159,10 @@ int {p}_output_dtype(int i);
 int {p}_input_shape(int i, int64_t batch, int64_t seq, int64_t* dims);
 int {p}_output_shape(int i, int64_t batch, int64_t seq, int64_t* dims);
 
-/** The GEMM precision compiled in ("{precision}"), and the kernel tier this
- *  CPU runs it on, chosen when the library starts ("avx2", "avx512" or
- *  "avx512_bf16"; the environment variable BERTC_CPU_TIER caps it). */
+/** The GEMM precision compiled in ("{precision}"), and the tier this CPU
+ *  runs bf16 GEMMs on ("avx2", "avx512" or "avx512_bf16", from CPUID and
+ *  what the OS enables; the environment variable BERTC_CPU_TIER caps it;
+ *  fp32 GEMMs run the ISA the object was compiled for). */
 const char* {p}_precision(void);
 const char* {p}_cpu_tier(void);
 

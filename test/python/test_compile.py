@@ -30,9 +30,10 @@ def build_dir() -> Path:
 
 
 def compile_and_link(bertc, model, tmp: Path, name="m", cpu="x86-64-v3", host=REPO / "test" / "host" / "run_model.c",
-                     max_batch=MAX_BATCH, max_seq=MAX_SEQ) -> Path:
+                     max_batch=MAX_BATCH, max_seq=MAX_SEQ, extra=()) -> Path:
     obj = tmp / f"{name}.o"
-    bertc("compile", model, "-o", obj, "--name", name, "--cpu", cpu, "--max-batch", max_batch, "--max-seq", max_seq)
+    bertc("compile", model, "-o", obj, "--name", name, "--cpu", cpu, "--max-batch", max_batch, "--max-seq", max_seq,
+          *extra)
     assert (tmp / f"{name}.h").exists()
     exe = tmp / f"host_{name}"
     cmd = ["cc", "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{tmp}", f"-I{REPO / 'runtime_stub'}", str(host),
@@ -157,6 +158,66 @@ def test_avx512_variant(bertc, fixture, tmp_path):
         arrays, mask = random_inputs(ref, meta, batch, seq, rng, left)
         compare(run_host(exe, tmp_path, arrays, len(ref.outputs), threads=2), ref.run(arrays), mask, ref.outputs,
                 f"v4 batch {batch} seq {seq}")
+
+
+def cpu_tiers():
+    """The bf16 GEMM tiers this CPU runs (BERTC_CPU_TIER's names)."""
+    flags = Path("/proc/cpuinfo").read_text()
+    return ["avx2"] + (["avx512"] if "avx512f" in flags else []) + (["avx512_bf16"] if "avx512_bf16" in flags else [])
+
+
+def min_cosine_and_error(ours, ref, mask):
+    """Minimum cosine over real tokens (or sequences) and max error relative to max |ref|."""
+    if not mask[:, 0].any() and not (ref.ndim >= 2 and ref.shape[:2] == mask.shape):
+        return 1.0, 0.0
+    if ref.ndim >= 2 and ref.shape[:2] == mask.shape:
+        a, b = ours[mask.astype(bool)], ref[mask.astype(bool)]
+    else:  # pooled from token 0: only sequences whose token 0 is real (as compare() does)
+        first_real = mask[:, 0].astype(bool)
+        a, b = ours[first_real], ref[first_real]
+    a, b = a.reshape(a.shape[0], -1).astype(np.float64), b.reshape(b.shape[0], -1).astype(np.float64)
+    cos = (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    return float(cos.min()), float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("fixture", ["bert_ts17_eager", "distilbert_dynamo_sdpa"])
+def test_bf16_object_runs_on_every_tier(bertc, fixture, tmp_path):
+    """--precision bf16: one x86-64-v3 object, half the weight bytes, on every
+    GEMM tier this CPU has (BERTC_CPU_TIER), against ORT on the fp32 model:
+    min cosine >= 0.9995 per real token / sequence, max error <= 2e-2."""
+    model = REPO / "test" / "models" / fixture / "model.onnx"
+    meta = load_meta(model.parent)
+    exe = compile_and_link(bertc, model, tmp_path, extra=("--precision", "bf16"))
+    # The weights, written to side files: bf16's GEMM weights take half the bytes.
+    sizes = {}
+    for precision in ("fp32", "bf16"):
+        d = tmp_path / precision
+        d.mkdir()
+        bertc("compile", model, "-o", d / "m.o", "--precision", precision, "--weights-file", d / "m.weights")
+        sizes[precision] = (d / "m.weights").stat().st_size
+    assert sizes["bf16"] < 0.7 * sizes["fp32"], sizes
+    header = (tmp_path / "m.h").read_text()
+    assert "const char* m_cpu_tier(void);" in header and "const char* m_precision(void);" in header
+    probe = tmp_path / "probe.c"
+    probe.write_text('#include <stdio.h>\n#include "m.h"\nint main(void) { printf("%s %s\\n", m_precision(), m_cpu_tier()); return 0; }\n')
+    link_host(tmp_path, [probe], [tmp_path / "m.o"], tmp_path / "probe")
+    ref = Reference(model)
+    rng = np.random.default_rng(9)
+    for tier in cpu_tiers():
+        env = dict(os.environ, BERTC_CPU_TIER=tier)
+        said = subprocess.run([str(tmp_path / "probe")], capture_output=True, text=True, env=env, check=True).stdout
+        assert said.split() == ["bf16", tier]
+        os.environ["BERTC_CPU_TIER"] = tier
+        try:
+            for batch, seq, left in ((1, 32, False), (4, 17, True)):
+                arrays, mask = random_inputs(ref, meta, batch, seq, rng, left)
+                raws = run_host(exe, tmp_path, arrays, len(ref.outputs), threads=2)
+                for raw, want, out in zip(raws, ref.run(arrays), ref.outputs):
+                    ours = np.frombuffer(raw, dtype=want.dtype).reshape(want.shape)
+                    cos, err = min_cosine_and_error(ours, want, mask)
+                    assert cos >= 0.9995 and err <= 2e-2, f"{tier} {out.name}: cosine {cos:.6f}, error {err:.3g}"
+        finally:
+            del os.environ["BERTC_CPU_TIER"]
 
 
 def link_host(tmp: Path, sources, objects, exe: Path, extra=()):
