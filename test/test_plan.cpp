@@ -114,7 +114,7 @@ void checkInvariants(const ir::Graph& g, const plan::Plan& p, const plan::Target
 
 }  // namespace
 
-TEST_CASE("golden lowering plans: BERT, RoBERTa, ALBERT on the CPU target, BERT on CUDA fp16", "[plan]") {
+TEST_CASE("golden lowering plans: BERT, RoBERTa, ALBERT on the CPU target, BERT on CUDA fp16 and CPU bf16", "[plan]") {
   for (const char* name : {"bert_ts17_eager", "roberta_ts14_eager", "albert_ts17_eager"}) {
     INFO(name);
     auto g = fused(fixture(name));
@@ -127,6 +127,13 @@ TEST_CASE("golden lowering plans: BERT, RoBERTa, ALBERT on the CPU target, BERT 
   auto p = plan::planGraph(*g, cuda::targetCaps(cuda::Precision::Fp16), {8, 0}, "m.onnx");
   REQUIRE(p.ok());
   checkGoldenPlan(plan::printPlan(*g, *p), "plan_cuda_fp16_bert_ts17_eager");
+  // --precision bf16: the same steps, every GEMM weight bf16.
+  auto bf16 = cpu::planGraph(*g, 0, 0, "m.onnx", cpu::Precision::Bf16);
+  REQUIRE(bf16.ok());
+  for (const Step& s : bf16->steps)
+    if (s.kind == Step::Kind::Linear || s.kind == Step::Kind::Attention)
+      CHECK(bf16->precision.at(s.node->operand(1)) == ir::DType::BF16);
+  checkGoldenPlan(plan::printPlan(*g, *bf16), "plan_cpu_bf16_bert_ts17_eager");
 }
 
 TEST_CASE("golden lowering plan: a partly fused BERT (no SkipLayerNorm, no BiasGelu fusion)", "[plan]") {
