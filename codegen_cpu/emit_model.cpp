@@ -256,10 +256,18 @@ void internalize(llvm::Module& m, const std::string& prefix) {
   auto exported = [&](const llvm::GlobalValue& v) {
     return v.getName().starts_with(prefix + "_") && !v.hasLocalLinkage();
   };
+  // An internal symbol leaves its COMDAT group too: the group (an inline
+  // function's static, e.g. the library's cached CPUID) would have the same
+  // name in every model, and the linker would keep one model's group and
+  // drop the others', which their internal code still references.
+  auto internal = [](llvm::GlobalObject& o) {
+    o.setLinkage(llvm::GlobalValue::InternalLinkage);
+    o.setComdat(nullptr);
+  };
   for (llvm::Function& f : m)
-    if (!f.isDeclaration() && !exported(f)) f.setLinkage(llvm::GlobalValue::InternalLinkage);
+    if (!f.isDeclaration() && !exported(f)) internal(f);
   for (llvm::GlobalVariable& v : m.globals())
-    if (!v.isDeclaration() && !exported(v)) v.setLinkage(llvm::GlobalValue::InternalLinkage);
+    if (!v.isDeclaration() && !exported(v)) internal(v);
 }
 
 /// The generated functions get the library's target attributes, so the
