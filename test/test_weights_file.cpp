@@ -71,7 +71,7 @@ TEST_CASE("weights files: written, opened and mapped", "[runtime]") {
     bertc_rt_weights w;
     REQUIRE(bertc_rt_weights_open(&w, f.c_str(), "bert", n, bertc_rt_checksum(data.data(), n)) == BERTC_OK);
     CHECK(w.bytes == n);
-    CHECK(std::memcmp(w.data, data.data(), n) == 0);
+    if (n > 0) CHECK(std::memcmp(w.data, data.data(), n) == 0);  // memcmp of no bytes may not take NULL
     // The payload starts page-aligned (the CPU target's kernels want 64).
     CHECK(reinterpret_cast<uintptr_t>(w.data) % 4096 == 0);
     CHECK(bertc_rt_weights_close(&w) == BERTC_OK);
