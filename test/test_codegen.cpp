@@ -15,6 +15,7 @@
 #include "frontend/onnx_import.h"
 #include "ir/interp.h"
 #include "model_fixtures.h"
+#include "test/jit_run.h"
 #include "passes/pipeline.h"
 
 namespace {
@@ -105,19 +106,10 @@ void checkAgainstInterpreter(const std::filesystem::path& dir, std::optional<std
         auto inputs = makeInputs(**fused, m.plan(), c, rng, real);
         auto want = ir::interpret(**original, inputs);
         REQUIRE(want.ok());
-        std::vector<ir::Tensor> got;
-        std::vector<const void*> in;
-        std::vector<void*> out;
-        for (auto& t : inputs) in.push_back(t.data());
-        for (const auto& w : *want) got.push_back(ir::Tensor::allocate(w.dtype(), w.shape()));
-        for (auto& t : got) out.push_back(t.mutableData());
-        void* ctx = nullptr;
-        REQUIRE(m.createContext(&ctx, c.threads) == 0);
-        const int rc = m.runV(ctx, batch, seq, in.data(), out.data());
-        INFO(fmt::format("batch {} seq {} {} threads {}: {}", batch, seq, left ? "left" : "right", c.threads,
-                         rc ? m.lastError(ctx) : ""));
-        m.destroyContext(ctx);
-        REQUIRE(rc == 0);
+        std::string error;
+        auto got = test::runJit(m, batch, seq, inputs, *want, c.threads, &error);
+        INFO(fmt::format("batch {} seq {} {} threads {}: {}", batch, seq, left ? "left" : "right", c.threads, error));
+        REQUIRE(error.empty());
         for (size_t o = 0; o < got.size(); ++o) {
           INFO("output " << (**fused).outputs()[o]->name);
           CHECK(comparedError(got[o], (*want)[o], real) <= kTolerance);

@@ -18,6 +18,7 @@
 #include "frontend/onnx_import.h"
 #include "ir/interp.h"
 #include "passes/pipeline.h"
+#include "test/jit_run.h"
 #include "test/model_fixtures.h"
 
 using namespace bertc;
@@ -107,18 +108,10 @@ TEST_CASE("precision bf16: every fixture architecture on every GEMM tier against
       }
       auto want = ir::interpret(**original, inputs);
       REQUIRE(want.ok());
-      std::vector<ir::Tensor> got;
-      std::vector<const void*> in;
-      std::vector<void*> out;
-      for (auto& t : inputs) in.push_back(t.data());
-      for (const auto& w : *want) got.push_back(ir::Tensor::allocate(w.dtype(), w.shape()));
-      for (auto& t : got) out.push_back(t.mutableData());
-      void* ctx = nullptr;
-      REQUIRE(m.createContext(&ctx, 1) == 0);
-      const int rc = m.runV(ctx, batch, seq, in.data(), out.data());
-      INFO((rc ? m.lastError(ctx) : ""));
-      m.destroyContext(ctx);
-      REQUIRE(rc == 0);
+      std::string error;
+      auto got = test::runJit(m, batch, seq, inputs, *want, 1, &error);
+      INFO(error);
+      REQUIRE(error.empty());
       for (size_t o = 0; o < got.size(); ++o) {
         INFO("output " << (*fused)->outputs()[o]->name);
         const auto& shape = got[o].shape();
